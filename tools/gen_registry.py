@@ -38,11 +38,72 @@ TAGS_21 = {
 # Enumerations that KMIP 2.1 added or extended beyond the 2.0 table.
 ENUMS_21: dict[str, dict[str, int]] = {
     "Processing Stage": {"Submitted": 1, "In Process": 2, "Completed": 3},
+    "Rotate Name Type": {"Uninterpreted Text String": 1, "URI": 2},
+    "Operation": {
+        "Set Defaults": 0x36,
+        "Set Constraints": 0x37,
+        "Get Constraints": 0x38,
+        "Query Asynchronous Requests": 0x39,
+        "Process": 0x3A,
+        "Ping": 0x3B,
+    },
+    "Result Reason": {"Unknown Object Group": 0x4A, "Constraint Violation": 0x4B, "Duplicate Process Request": 0x4C},
     "Key Format Type": {"PKCS#10": 0x17},
     "Validity Indicator": {"Valid": 1, "Invalid": 2, "Unknown": 3},
     "Batch Error Continuation Option": {"Continue": 1, "Stop": 2, "Undo": 3},
 }
-ENUM_TAGS_21 = {"Processing Stage": ["Processing Stage"]}
+ENUM_TAGS_21 = {"Processing Stage": ["Processing Stage"], "Rotate Name Type": ["Rotate Name Type"]}
+
+# Vendor values served for compatibility with the Cosmian clients (extension range, or numbers they use).
+VENDOR_VALUES: dict[str, dict[str, int]] = {
+    "Block Cipher Mode": {"GCMSIV": 0x80000002},
+    "Cryptographic Algorithm": {"ML-KEM-512": 0x39, "ML-KEM-768": 0x3A, "ML-KEM-1024": 0x3B},
+    "Key Format Type": {"PKCS#12 Legacy": 0x88800001, "PKCS#7": 0x88800002},
+    "Recommended Curve": {"CURVEED25519": 0x80000001, "CURVEED448": 0x80000002},
+    "Certificate Type": {"PKCS#7": 0x80000001},
+}
+
+# How the Cosmian clients spell values (their Rust variant names, matched exactly by their JSON parser).
+# Enumerations listed here drop the underscores of the OASIS name (SHA_256 -> SHA256, PKCS_1 -> PKCS1).
+COSMIAN_SQUASHED = {
+    "Hashing Algorithm", "Key Format Type", "Recommended Curve", "Key Compression Type", "Link Type",
+    "Certificate Type", "Certificate Request Type", "Digital Signature Algorithm", "Wrapping Method", "Operation",
+    "Block Cipher Mode", "Cryptographic Algorithm", "Profile Name",
+}
+# Enumerations whose Cosmian names keep the specification's words apart with '_' (Item_Not_Found).
+COSMIAN_WORDS = {"Result Reason", "State", "Object Group Member", "Attestation Type"}
+COSMIAN_OVERRIDES: dict[str, dict[str, str]] = {
+    "Cryptographic Algorithm": {
+        "DES3": "THREE_DES",
+        "McEliece": "Page166Of230McEliece",
+        "MLKEM_512": "MLKEM_512",
+        "MLKEM_768": "MLKEM_768",
+        "MLKEM_1024": "MLKEM_1024",
+    },
+    "Key Format Type": {"PKCS_12Legacy": "Pkcs12Legacy"},
+    "Padding Method": {"ANSIX9_23": "ANSI_X923", "PKCS1V1_5": "PKCS1v15", "X9_31": "X931"},
+    "RNG Algorithm": {"ANSIX9_31": "ANSI_X931", "ANSIX9_62": "ANSI_X962"},
+    "Alternative Name Type": {"X_500DistinguishedName": "X500DirectoryName"},
+    "Derivation Method": {"AsymmetricKey": "Asymmetric_Key", "AWSSignatureVersion4": "AWS_Signature_Version_4"},
+    "Unique Identifier": {
+        "ReKey": "Rekey",
+        "ReCertify": "Recertify",
+        "ReKeyKeyPair": "RekeyKeyPair",
+        "ReKeyKeyPairPrivateKey": "RekeyKeyPairPrivateKey",
+        "ReKeyKeyPairPublicKey": "RekeyKeyPairPublicKey",
+    },
+}
+
+
+def cosmian_name(enum_name: str, spec_text: str, oasis: str) -> str | None:
+    override = COSMIAN_OVERRIDES.get(enum_name, {}).get(oasis)
+    if override:
+        return override
+    if enum_name in COSMIAN_SQUASHED and "_" in oasis:
+        return oasis.replace("_", "")
+    if enum_name in COSMIAN_WORDS and " " in spec_text.strip():
+        return "_".join(normalise(w) for w in spec_text.split())
+    return None
 
 # CryptographicUsageMask bits that KMIP 2.0 added.
 MASK_BITS_20 = {
@@ -107,6 +168,8 @@ def load(reg_dir: Path) -> tuple[dict, dict, dict, dict]:
     for name, values in ENUMS_21.items():
         enums.setdefault(name, {}).update(values)
         enum_tags.setdefault(name, ENUM_TAGS_21.get(name, [name]))
+    for name, values in VENDOR_VALUES.items():
+        enums[name].update(values)
     for name, values in MASK_BITS_20.items():
         masks[name].update(values)
     for name, tag_names in EXTRA_ENUM_TAGS.items():
@@ -136,6 +199,7 @@ def main() -> None:
 
     lines = [HEADER, "from enum import IntEnum, IntFlag\n\n"]
     tag_map: list[str] = []
+    cosmian: list[str] = []
     for ename in sorted(enums, key=normalise):
         cls = normalise(ename)
         values = enums[ename]
@@ -151,6 +215,9 @@ def main() -> None:
                 continue
             seen.add(n)
             lines.append(f"    {n} = 0x{v:08X}\n")
+            alt = cosmian_name(ename, k, n.rstrip("_"))
+            if alt and alt != n.rstrip("_"):
+                cosmian.append(f"    ({cls}, 0x{v:08X}): {alt!r},\n")
         lines.append("\n")
         for t in enum_tags.get(ename, [ename]):
             tn = normalise(t)
@@ -172,6 +239,9 @@ def main() -> None:
     lines.append("}\n\n# Mask class for each Integer tag that holds a bit mask.\n")
     lines.append("MASK_FOR_TAG: dict[int, type[IntFlag]] = {\n")
     lines.extend(sorted(mask_map))
+    lines.append("}\n\n# Cosmian client spellings of values whose OASIS name they do not accept.\n")
+    lines.append("COSMIAN_NAMES: dict[tuple[type[IntEnum], int], str] = {\n")
+    lines.extend(cosmian)
     lines.append("}\n")
     (out_dir / "enums.py").write_text("".join(lines))
     print(f"{len(norm_tags)} tags, {len(enums)} enumerations, {len(masks)} masks")

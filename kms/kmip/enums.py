@@ -56,6 +56,7 @@ class BlockCipherMode(IntEnum):
     X9_102AKW1 = 0x00000010
     X9_102AKW2 = 0x00000011
     AEAD = 0x00000012
+    GCMSIV = 0x80000002
 
 
 class CancellationResult(IntEnum):
@@ -76,6 +77,7 @@ class CertificateRequestType(IntEnum):
 class CertificateType(IntEnum):
     X_509 = 0x00000001
     PGP = 0x00000002
+    PKCS_7 = 0x80000001
 
 
 class ClientRegistrationMethod(IntEnum):
@@ -152,6 +154,9 @@ class CryptographicAlgorithm(IntEnum):
     McEliece_8192128 = 0x00000036
     Ed25519 = 0x00000037
     Ed448 = 0x00000038
+    MLKEM_512 = 0x00000039
+    MLKEM_768 = 0x0000003A
+    MLKEM_1024 = 0x0000003B
 
 
 class DRBGAlgorithm(IntEnum):
@@ -294,6 +299,8 @@ class KeyFormatType(IntEnum):
     TransparentECPublicKey = 0x00000015
     PKCS_12 = 0x00000016
     PKCS_10 = 0x00000017
+    PKCS_12Legacy = 0x88800001
+    PKCS_7 = 0x88800002
 
 
 class KeyRoleType(IntEnum):
@@ -453,6 +460,12 @@ class Operation(IntEnum):
     PKCS_11 = 0x00000033
     Interop = 0x00000034
     ReProvision = 0x00000035
+    SetDefaults = 0x00000036
+    SetConstraints = 0x00000037
+    GetConstraints = 0x00000038
+    QueryAsynchronousRequests = 0x00000039
+    Process = 0x0000003A
+    Ping = 0x0000003B
 
 
 class PaddingMethod(IntEnum):
@@ -787,6 +800,8 @@ class RecommendedCurve(IntEnum):
     BRAINPOOLP512T1 = 0x00000044
     CURVE25519 = 0x00000045
     CURVE448 = 0x00000046
+    CURVEED25519 = 0x80000001
+    CURVEED448 = 0x80000002
 
 
 class ResultReason(IntEnum):
@@ -857,6 +872,9 @@ class ResultReason(IntEnum):
     PKCS_11CodecError = 0x00000045
     PKCS_11InvalidFunction = 0x00000046
     PKCS_11InvalidInterface = 0x00000047
+    UnknownObjectGroup = 0x0000004A
+    ConstraintViolation = 0x0000004B
+    DuplicateProcessRequest = 0x0000004C
     GeneralFailure = 0x00000100
 
 
@@ -875,6 +893,11 @@ class RevocationReasonCode(IntEnum):
     Superseded = 0x00000005
     CessationOfOperation = 0x00000006
     PrivilegeWithdrawn = 0x00000007
+
+
+class RotateNameType(IntEnum):
+    UninterpretedTextString = 0x00000001
+    URI = 0x00000002
 
 
 class SecretDataType(IntEnum):
@@ -1077,6 +1100,7 @@ ENUM_FOR_TAG: dict[int, type[IntEnum]] = {
     0x420151: EndpointRole,  # EndpointRole
     0x420158: AdjustmentType,  # AdjustmentType
     0x420160: InteropFunction,  # InteropFunction
+    0x420171: RotateNameType,  # RotateNameType
     0x420175: ProcessingStage,  # ProcessingStage
 }
 
@@ -1085,4 +1109,337 @@ MASK_FOR_TAG: dict[int, type[IntFlag]] = {
     0x42002C: CryptographicUsageMask,  # CryptographicUsageMask
     0x42008E: StorageStatusMask,  # StorageStatusMask
     0x42015E: ProtectionStorageMask,  # ProtectionStorageMask
+}
+
+# Cosmian client spellings of values whose OASIS name they do not accept.
+COSMIAN_NAMES: dict[tuple[type[IntEnum], int], str] = {
+    (AlternativeNameType, 0x00000006): 'X500DirectoryName',
+    (AttestationType, 0x00000001): 'TPM_Quote',
+    (AttestationType, 0x00000002): 'TCG_Integrity_Report',
+    (AttestationType, 0x00000003): 'SAML_Assertion',
+    (BlockCipherMode, 0x0000000E): 'X9102AESKW',
+    (BlockCipherMode, 0x0000000F): 'X9102TDKW',
+    (BlockCipherMode, 0x00000010): 'X9102AKW1',
+    (BlockCipherMode, 0x00000011): 'X9102AKW2',
+    (CertificateRequestType, 0x00000002): 'PKCS10',
+    (CertificateType, 0x00000001): 'X509',
+    (CertificateType, 0x80000001): 'PKCS7',
+    (CryptographicAlgorithm, 0x00000002): 'THREE_DES',
+    (CryptographicAlgorithm, 0x0000001F): 'SHA3224',
+    (CryptographicAlgorithm, 0x00000020): 'SHA3256',
+    (CryptographicAlgorithm, 0x00000021): 'SHA3384',
+    (CryptographicAlgorithm, 0x00000022): 'SHA3512',
+    (CryptographicAlgorithm, 0x00000023): 'HMACSHA3224',
+    (CryptographicAlgorithm, 0x00000024): 'HMACSHA3256',
+    (CryptographicAlgorithm, 0x00000025): 'HMACSHA3384',
+    (CryptographicAlgorithm, 0x00000026): 'HMACSHA3512',
+    (CryptographicAlgorithm, 0x00000027): 'SHAKE128',
+    (CryptographicAlgorithm, 0x00000028): 'SHAKE256',
+    (CryptographicAlgorithm, 0x0000002E): 'GOSTR34102012',
+    (CryptographicAlgorithm, 0x0000002F): 'GOSTR34112012',
+    (CryptographicAlgorithm, 0x00000030): 'GOSTR34132015',
+    (CryptographicAlgorithm, 0x00000031): 'GOST2814789',
+    (CryptographicAlgorithm, 0x00000033): 'SPHINCS256',
+    (CryptographicAlgorithm, 0x00000034): 'Page166Of230McEliece',
+    (CryptographicAlgorithm, 0x00000035): 'McEliece6960119',
+    (CryptographicAlgorithm, 0x00000036): 'McEliece8192128',
+    (DerivationMethod, 0x00000008): 'Asymmetric_Key',
+    (DerivationMethod, 0x00000009): 'AWS_Signature_Version_4',
+    (DigitalSignatureAlgorithm, 0x00000003): 'SHA1WithRSAEncryption',
+    (DigitalSignatureAlgorithm, 0x00000004): 'SHA224WithRSAEncryption',
+    (DigitalSignatureAlgorithm, 0x00000005): 'SHA256WithRSAEncryption',
+    (DigitalSignatureAlgorithm, 0x00000006): 'SHA384WithRSAEncryption',
+    (DigitalSignatureAlgorithm, 0x00000007): 'SHA512WithRSAEncryption',
+    (DigitalSignatureAlgorithm, 0x00000009): 'DSAWithSHA1',
+    (DigitalSignatureAlgorithm, 0x0000000C): 'ECDSAWithSHA1',
+    (DigitalSignatureAlgorithm, 0x00000011): 'SHA3256WithRSAEncryption',
+    (DigitalSignatureAlgorithm, 0x00000012): 'SHA3384WithRSAEncryption',
+    (DigitalSignatureAlgorithm, 0x00000013): 'SHA3512WithRSAEncryption',
+    (HashingAlgorithm, 0x00000004): 'SHA1',
+    (HashingAlgorithm, 0x00000005): 'SHA224',
+    (HashingAlgorithm, 0x00000006): 'SHA256',
+    (HashingAlgorithm, 0x00000007): 'SHA384',
+    (HashingAlgorithm, 0x00000008): 'SHA512',
+    (HashingAlgorithm, 0x00000009): 'RIPEMD160',
+    (HashingAlgorithm, 0x0000000C): 'SHA512224',
+    (HashingAlgorithm, 0x0000000D): 'SHA512256',
+    (HashingAlgorithm, 0x0000000E): 'SHA3224',
+    (HashingAlgorithm, 0x0000000F): 'SHA3256',
+    (HashingAlgorithm, 0x00000010): 'SHA3384',
+    (HashingAlgorithm, 0x00000011): 'SHA3512',
+    (KeyCompressionType, 0x00000002): 'ECPublicKeyTypeX962CompressedPrime',
+    (KeyCompressionType, 0x00000003): 'ECPublicKeyTypeX962CompressedChar2',
+    (KeyCompressionType, 0x00000004): 'ECPublicKeyTypeX962Hybrid',
+    (KeyFormatType, 0x00000003): 'PKCS1',
+    (KeyFormatType, 0x00000004): 'PKCS8',
+    (KeyFormatType, 0x00000005): 'X509',
+    (KeyFormatType, 0x00000016): 'PKCS12',
+    (KeyFormatType, 0x00000017): 'PKCS10',
+    (KeyFormatType, 0x88800001): 'Pkcs12Legacy',
+    (KeyFormatType, 0x88800002): 'PKCS7',
+    (LinkType, 0x0000010C): 'PKCS12CertificateLink',
+    (LinkType, 0x0000010D): 'PKCS12PasswordLink',
+    (ObjectGroupMember, 0x00000001): 'Group_Member_Fresh',
+    (ObjectGroupMember, 0x00000002): 'Group_Member_Default',
+    (Operation, 0x00000033): 'PKCS11',
+    (PaddingMethod, 0x00000006): 'ANSI_X923',
+    (PaddingMethod, 0x00000008): 'PKCS1v15',
+    (PaddingMethod, 0x00000009): 'X931',
+    (ProfileName, 0x00000001): 'BaselineServerBasicKMIPV12',
+    (ProfileName, 0x00000002): 'BaselineServerTLSV12KMIPV12',
+    (ProfileName, 0x00000003): 'BaselineClientBasicKMIPV12',
+    (ProfileName, 0x00000004): 'BaselineClientTLSV12KMIPV12',
+    (ProfileName, 0x00000005): 'CompleteServerBasicKMIPV12',
+    (ProfileName, 0x00000006): 'CompleteServerTLSV12KMIPV12',
+    (ProfileName, 0x00000007): 'TapeLibraryClientKMIPV10',
+    (ProfileName, 0x00000008): 'TapeLibraryClientKMIPV11',
+    (ProfileName, 0x00000009): 'TapeLibraryClientKMIPV12',
+    (ProfileName, 0x0000000A): 'TapeLibraryServerKMIPV10',
+    (ProfileName, 0x0000000B): 'TapeLibraryServerKMIPV11',
+    (ProfileName, 0x0000000C): 'TapeLibraryServerKMIPV12',
+    (ProfileName, 0x0000000D): 'SymmetricKeyLifecycleClientKMIPV10',
+    (ProfileName, 0x0000000E): 'SymmetricKeyLifecycleClientKMIPV11',
+    (ProfileName, 0x0000000F): 'SymmetricKeyLifecycleClientKMIPV12',
+    (ProfileName, 0x00000010): 'SymmetricKeyLifecycleServerKMIPV10',
+    (ProfileName, 0x00000011): 'SymmetricKeyLifecycleServerKMIPV11',
+    (ProfileName, 0x00000012): 'SymmetricKeyLifecycleServerKMIPV12',
+    (ProfileName, 0x00000013): 'AsymmetricKeyLifecycleClientKMIPV10',
+    (ProfileName, 0x00000014): 'AsymmetricKeyLifecycleClientKMIPV11',
+    (ProfileName, 0x00000015): 'AsymmetricKeyLifecycleClientKMIPV12',
+    (ProfileName, 0x00000016): 'AsymmetricKeyLifecycleServerKMIPV10',
+    (ProfileName, 0x00000017): 'AsymmetricKeyLifecycleServerKMIPV11',
+    (ProfileName, 0x00000018): 'AsymmetricKeyLifecycleServerKMIPV12',
+    (ProfileName, 0x00000019): 'BasicCryptographicClientKMIPV12',
+    (ProfileName, 0x0000001A): 'BasicCryptographicServerKMIPV12',
+    (ProfileName, 0x0000001B): 'AdvancedCryptographicClientKMIPV12',
+    (ProfileName, 0x0000001C): 'AdvancedCryptographicServerKMIPV12',
+    (ProfileName, 0x0000001D): 'RNGCryptographicClientKMIPV12',
+    (ProfileName, 0x0000001E): 'RNGCryptographicServerKMIPV12',
+    (ProfileName, 0x0000001F): 'BasicSymmetricKeyFoundryClientKMIPV10',
+    (ProfileName, 0x00000020): 'IntermediateSymmetricKeyFoundryClientKMIPV10',
+    (ProfileName, 0x00000021): 'AdvancedSymmetricKeyFoundryClientKMIPV10',
+    (ProfileName, 0x00000022): 'BasicSymmetricKeyFoundryClientKMIPV11',
+    (ProfileName, 0x00000023): 'IntermediateSymmetricKeyFoundryClientKMIPV11',
+    (ProfileName, 0x00000024): 'AdvancedSymmetricKeyFoundryClientKMIPV11',
+    (ProfileName, 0x00000025): 'BasicSymmetricKeyFoundryClientKMIPV12',
+    (ProfileName, 0x00000026): 'IntermediateSymmetricKeyFoundryClientKMIPV12',
+    (ProfileName, 0x00000027): 'AdvancedSymmetricKeyFoundryClientKMIPV12',
+    (ProfileName, 0x00000028): 'SymmetricKeyFoundryServerKMIPV10',
+    (ProfileName, 0x00000029): 'SymmetricKeyFoundryServerKMIPV11',
+    (ProfileName, 0x0000002A): 'SymmetricKeyFoundryServerKMIPV12',
+    (ProfileName, 0x0000002B): 'OpaqueManagedObjectStoreClientKMIPV10',
+    (ProfileName, 0x0000002C): 'OpaqueManagedObjectStoreClientKMIPV11',
+    (ProfileName, 0x0000002D): 'OpaqueManagedObjectStoreClientKMIPV12',
+    (ProfileName, 0x0000002E): 'OpaqueManagedObjectStoreServerKMIPV10',
+    (ProfileName, 0x0000002F): 'OpaqueManagedObjectStoreServerKMIPV11',
+    (ProfileName, 0x00000030): 'OpaqueManagedObjectStoreServerKMIPV12',
+    (ProfileName, 0x00000031): 'SuiteBMinLOS128ClientKMIPV10',
+    (ProfileName, 0x00000032): 'SuiteBMinLOS128ClientKMIPV11',
+    (ProfileName, 0x00000033): 'SuiteBMinLOS128ClientKMIPV12',
+    (ProfileName, 0x00000034): 'SuiteBMinLOS128ServerKMIPV10',
+    (ProfileName, 0x00000035): 'SuiteBMinLOS128ServerKMIPV11',
+    (ProfileName, 0x00000036): 'SuiteBMinLOS128ServerKMIPV12',
+    (ProfileName, 0x00000037): 'SuiteBMinLOS192ClientKMIPV10',
+    (ProfileName, 0x00000038): 'SuiteBMinLOS192ClientKMIPV11',
+    (ProfileName, 0x00000039): 'SuiteBMinLOS192ClientKMIPV12',
+    (ProfileName, 0x0000003A): 'SuiteBMinLOS192ServerKMIPV10',
+    (ProfileName, 0x0000003B): 'SuiteBMinLOS192ServerKMIPV11',
+    (ProfileName, 0x0000003C): 'SuiteBMinLOS192ServerKMIPV12',
+    (ProfileName, 0x0000003D): 'StorageArrayWithSelfEncryptingDriveClientKMIPV10',
+    (ProfileName, 0x0000003E): 'StorageArrayWithSelfEncryptingDriveClientKMIPV11',
+    (ProfileName, 0x0000003F): 'StorageArrayWithSelfEncryptingDriveClientKMIPV12',
+    (ProfileName, 0x00000040): 'StorageArrayWithSelfEncryptingDriveServerKMIPV10',
+    (ProfileName, 0x00000041): 'StorageArrayWithSelfEncryptingDriveServerKMIPV11',
+    (ProfileName, 0x00000042): 'StorageArrayWithSelfEncryptingDriveServerKMIPV12',
+    (ProfileName, 0x00000043): 'HTTPSClientKMIPV10',
+    (ProfileName, 0x00000044): 'HTTPSClientKMIPV11',
+    (ProfileName, 0x00000045): 'HTTPSClientKMIPV12',
+    (ProfileName, 0x00000046): 'HTTPSServerKMIPV10',
+    (ProfileName, 0x00000047): 'HTTPSServerKMIPV11',
+    (ProfileName, 0x00000048): 'HTTPSServerKMIPV12',
+    (ProfileName, 0x00000049): 'JSONClientKMIPV10',
+    (ProfileName, 0x0000004A): 'JSONClientKMIPV11',
+    (ProfileName, 0x0000004B): 'JSONClientKMIPV12',
+    (ProfileName, 0x0000004C): 'JSONServerKMIPV10',
+    (ProfileName, 0x0000004D): 'JSONServerKMIPV11',
+    (ProfileName, 0x0000004E): 'JSONServerKMIPV12',
+    (ProfileName, 0x0000004F): 'XMLClientKMIPV10',
+    (ProfileName, 0x00000050): 'XMLClientKMIPV11',
+    (ProfileName, 0x00000051): 'XMLClientKMIPV12',
+    (ProfileName, 0x00000052): 'XMLServerKMIPV10',
+    (ProfileName, 0x00000053): 'XMLServerKMIPV11',
+    (ProfileName, 0x00000054): 'XMLServerKMIPV12',
+    (ProfileName, 0x00000055): 'BaselineServerBasicKMIPV13',
+    (ProfileName, 0x00000056): 'BaselineServerTLSV12KMIPV13',
+    (ProfileName, 0x00000057): 'BaselineClientBasicKMIPV13',
+    (ProfileName, 0x00000058): 'BaselineClientTLSV12KMIPV13',
+    (ProfileName, 0x00000059): 'CompleteServerBasicKMIPV13',
+    (ProfileName, 0x0000005A): 'CompleteServerTLSV12KMIPV13',
+    (ProfileName, 0x0000005B): 'TapeLibraryClientKMIPV13',
+    (ProfileName, 0x0000005C): 'TapeLibraryServerKMIPV13',
+    (ProfileName, 0x0000005D): 'SymmetricKeyLifecycleClientKMIPV13',
+    (ProfileName, 0x0000005E): 'SymmetricKeyLifecycleServerKMIPV13',
+    (ProfileName, 0x0000005F): 'AsymmetricKeyLifecycleClientKMIPV13',
+    (ProfileName, 0x00000060): 'AsymmetricKeyLifecycleServerKMIPV13',
+    (ProfileName, 0x00000061): 'BasicCryptographicClientKMIPV13',
+    (ProfileName, 0x00000062): 'BasicCryptographicServerKMIPV13',
+    (ProfileName, 0x00000063): 'AdvancedCryptographicClientKMIPV13',
+    (ProfileName, 0x00000064): 'AdvancedCryptographicServerKMIPV13',
+    (ProfileName, 0x00000065): 'RNGCryptographicClientKMIPV13',
+    (ProfileName, 0x00000066): 'RNGCryptographicServerKMIPV13',
+    (ProfileName, 0x00000067): 'BasicSymmetricKeyFoundryClientKMIPV13',
+    (ProfileName, 0x00000068): 'IntermediateSymmetricKeyFoundryClientKMIPV13',
+    (ProfileName, 0x00000069): 'AdvancedSymmetricKeyFoundryClientKMIPV13',
+    (ProfileName, 0x0000006A): 'SymmetricKeyFoundryServerKMIPV13',
+    (ProfileName, 0x0000006B): 'OpaqueManagedObjectStoreClientKMIPV13',
+    (ProfileName, 0x0000006C): 'OpaqueManagedObjectStoreServerKMIPV13',
+    (ProfileName, 0x0000006D): 'SuiteBMinLOS128ClientKMIPV13',
+    (ProfileName, 0x0000006E): 'SuiteBMinLOS128ServerKMIPV13',
+    (ProfileName, 0x0000006F): 'SuiteBMinLOS192ClientKMIPV13',
+    (ProfileName, 0x00000070): 'SuiteBMinLOS192ServerKMIPV13',
+    (ProfileName, 0x00000071): 'StorageArrayWithSelfEncryptingDriveClientKMIPV13',
+    (ProfileName, 0x00000072): 'StorageArrayWithSelfEncryptingDriveServerKMIPV13',
+    (ProfileName, 0x00000073): 'HTTPSClientKMIPV13',
+    (ProfileName, 0x00000074): 'HTTPSServerKMIPV13',
+    (ProfileName, 0x00000075): 'JSONClientKMIPV13',
+    (ProfileName, 0x00000076): 'JSONServerKMIPV13',
+    (ProfileName, 0x00000077): 'XMLClientKMIPV13',
+    (ProfileName, 0x00000078): 'XMLServerKMIPV13',
+    (ProfileName, 0x00000079): 'BaselineServerBasicKMIPV14',
+    (ProfileName, 0x0000007A): 'BaselineServerTLSV12KMIPV14',
+    (ProfileName, 0x0000007B): 'BaselineClientBasicKMIPV14',
+    (ProfileName, 0x0000007C): 'BaselineClientTLSV12KMIPV14',
+    (ProfileName, 0x0000007D): 'CompleteServerBasicKMIPV14',
+    (ProfileName, 0x0000007E): 'CompleteServerTLSV12KMIPV14',
+    (ProfileName, 0x0000007F): 'TapeLibraryClientKMIPV14',
+    (ProfileName, 0x00000080): 'TapeLibraryServerKMIPV14',
+    (ProfileName, 0x00000081): 'SymmetricKeyLifecycleClientKMIPV14',
+    (ProfileName, 0x00000082): 'SymmetricKeyLifecycleServerKMIPV14',
+    (ProfileName, 0x00000083): 'AsymmetricKeyLifecycleClientKMIPV14',
+    (ProfileName, 0x00000084): 'AsymmetricKeyLifecycleServerKMIPV14',
+    (ProfileName, 0x00000085): 'BasicCryptographicClientKMIPV14',
+    (ProfileName, 0x00000086): 'BasicCryptographicServerKMIPV14',
+    (ProfileName, 0x00000087): 'AdvancedCryptographicClientKMIPV14',
+    (ProfileName, 0x00000088): 'AdvancedCryptographicServerKMIPV14',
+    (ProfileName, 0x00000089): 'RNGCryptographicClientKMIPV14',
+    (ProfileName, 0x0000008A): 'RNGCryptographicServerKMIPV14',
+    (ProfileName, 0x0000008B): 'BasicSymmetricKeyFoundryClientKMIPV14',
+    (ProfileName, 0x0000008C): 'IntermediateSymmetricKeyFoundryClientKMIPV14',
+    (ProfileName, 0x0000008D): 'AdvancedSymmetricKeyFoundryClientKMIPV14',
+    (ProfileName, 0x0000008E): 'SymmetricKeyFoundryServerKMIPV14',
+    (ProfileName, 0x0000008F): 'OpaqueManagedObjectStoreClientKMIPV14',
+    (ProfileName, 0x00000090): 'OpaqueManagedObjectStoreServerKMIPV14',
+    (ProfileName, 0x00000091): 'SuiteBMinLOS128ClientKMIPV14',
+    (ProfileName, 0x00000092): 'SuiteBMinLOS128ServerKMIPV14',
+    (ProfileName, 0x00000093): 'SuiteBMinLOS192ClientKMIPV14',
+    (ProfileName, 0x00000094): 'SuiteBMinLOS192ServerKMIPV14',
+    (ProfileName, 0x00000095): 'StorageArrayWithSelfEncryptingDriveClientKMIPV14',
+    (ProfileName, 0x00000096): 'StorageArrayWithSelfEncryptingDriveServerKMIPV14',
+    (ProfileName, 0x00000097): 'HTTPSClientKMIPV14',
+    (ProfileName, 0x00000098): 'HTTPSServerKMIPV14',
+    (ProfileName, 0x00000099): 'JSONClientKMIPV14',
+    (ProfileName, 0x0000009A): 'JSONServerKMIPV14',
+    (ProfileName, 0x0000009B): 'XMLClientKMIPV14',
+    (ProfileName, 0x0000009C): 'XMLServerKMIPV14',
+    (ProfileName, 0x00000105): 'CompleteServerTLSV12',
+    (ProfileName, 0x00000118): 'SuiteBMinLOS128Client',
+    (ProfileName, 0x00000119): 'SuiteBMinLOS128Server',
+    (ProfileName, 0x0000011A): 'SuiteBMinLOS192Client',
+    (ProfileName, 0x0000011B): 'SuiteBMinLOS192Server',
+    (ProfileName, 0x00000128): 'PKCS11Client',
+    (ProfileName, 0x00000129): 'PKCS11Server',
+    (RNGAlgorithm, 0x00000005): 'ANSI_X931',
+    (RNGAlgorithm, 0x00000006): 'ANSI_X962',
+    (RecommendedCurve, 0x00000001): 'P192',
+    (RecommendedCurve, 0x00000002): 'K163',
+    (RecommendedCurve, 0x00000003): 'B163',
+    (RecommendedCurve, 0x00000004): 'P224',
+    (RecommendedCurve, 0x00000005): 'K233',
+    (RecommendedCurve, 0x00000006): 'B233',
+    (RecommendedCurve, 0x00000007): 'P256',
+    (RecommendedCurve, 0x00000008): 'K283',
+    (RecommendedCurve, 0x00000009): 'B283',
+    (RecommendedCurve, 0x0000000A): 'P384',
+    (RecommendedCurve, 0x0000000B): 'K409',
+    (RecommendedCurve, 0x0000000C): 'B409',
+    (RecommendedCurve, 0x0000000D): 'P521',
+    (RecommendedCurve, 0x0000000E): 'K571',
+    (RecommendedCurve, 0x0000000F): 'B571',
+    (ResultReason, 0x00000001): 'Item_Not_Found',
+    (ResultReason, 0x00000002): 'Response_Too_Large',
+    (ResultReason, 0x00000003): 'Authentication_Not_Successful',
+    (ResultReason, 0x00000004): 'Invalid_Message',
+    (ResultReason, 0x00000005): 'Operation_Not_Supported',
+    (ResultReason, 0x00000006): 'Missing_Data',
+    (ResultReason, 0x00000007): 'Invalid_Field',
+    (ResultReason, 0x00000008): 'Feature_Not_Supported',
+    (ResultReason, 0x00000009): 'Operation_Canceled_By_Requester',
+    (ResultReason, 0x0000000A): 'Cryptographic_Failure',
+    (ResultReason, 0x0000000B): 'Illegal_Operation',
+    (ResultReason, 0x0000000C): 'Permission_Denied',
+    (ResultReason, 0x0000000D): 'Object_Archived',
+    (ResultReason, 0x0000000E): 'Index_Out_Of_Bounds',
+    (ResultReason, 0x0000000F): 'Application_Namespace_Not_Supported',
+    (ResultReason, 0x00000010): 'Key_Format_Type_Not_Supported',
+    (ResultReason, 0x00000011): 'Key_Compression_Type_Not_Supported',
+    (ResultReason, 0x00000012): 'Encoding_Option_Error',
+    (ResultReason, 0x00000013): 'Key_Value_Not_Present',
+    (ResultReason, 0x00000014): 'Attestation_Required',
+    (ResultReason, 0x00000015): 'Attestation_Failed',
+    (ResultReason, 0x00000017): 'Not_Extractable',
+    (ResultReason, 0x00000018): 'Object_Already_Exists',
+    (ResultReason, 0x00000019): 'Invalid_Ticket',
+    (ResultReason, 0x0000001A): 'Usage_Limit_Exceeded',
+    (ResultReason, 0x0000001B): 'Numeric_Range',
+    (ResultReason, 0x0000001C): 'Invalid_Data_Type',
+    (ResultReason, 0x0000001D): 'Read_Only_Attribute',
+    (ResultReason, 0x0000001E): 'Multi_Valued_Attribute',
+    (ResultReason, 0x0000001F): 'Unsupported_Attribute',
+    (ResultReason, 0x00000020): 'Attribute_Instance_Not_Found',
+    (ResultReason, 0x00000021): 'Attribute_Not_Found',
+    (ResultReason, 0x00000022): 'Attribute_Read_Only',
+    (ResultReason, 0x00000023): 'Attribute_Single_Valued',
+    (ResultReason, 0x00000024): 'Bad_Cryptographic_Parameters',
+    (ResultReason, 0x00000025): 'Bad_Password',
+    (ResultReason, 0x00000026): 'Codec_Error',
+    (ResultReason, 0x00000028): 'Illegal_Object_Type',
+    (ResultReason, 0x00000029): 'Incompatible_Cryptographic_Usage_Mask',
+    (ResultReason, 0x0000002A): 'Internal_Server_Error',
+    (ResultReason, 0x0000002B): 'Invalid_Asynchronous_Correlation_Value',
+    (ResultReason, 0x0000002C): 'Invalid_Attribute',
+    (ResultReason, 0x0000002D): 'Invalid_Attribute_Value',
+    (ResultReason, 0x0000002E): 'Invalid_Correlation_Value',
+    (ResultReason, 0x0000002F): 'Invalid_CSR',
+    (ResultReason, 0x00000030): 'Invalid_Object_Type',
+    (ResultReason, 0x00000032): 'Key_Wrap_Type_Not_Supported',
+    (ResultReason, 0x00000034): 'Missing_Initialization_Vector',
+    (ResultReason, 0x00000035): 'Non_Unique_Name_Attribute',
+    (ResultReason, 0x00000036): 'Object_Destroyed',
+    (ResultReason, 0x00000037): 'Object_Not_Found',
+    (ResultReason, 0x00000039): 'Not_Authorized',
+    (ResultReason, 0x0000003A): 'Server_Limit_Exceeded',
+    (ResultReason, 0x0000003B): 'Unknown_Enumeration',
+    (ResultReason, 0x0000003C): 'Unknown_Message_Extension',
+    (ResultReason, 0x0000003D): 'Unknown_Tag',
+    (ResultReason, 0x0000003E): 'Unsupported_Cryptographic_Parameters',
+    (ResultReason, 0x0000003F): 'Unsupported_Protocol_Version',
+    (ResultReason, 0x00000040): 'Wrapping_Object_Archived',
+    (ResultReason, 0x00000041): 'Wrapping_Object_Destroyed',
+    (ResultReason, 0x00000042): 'Wrapping_Object_Not_Found',
+    (ResultReason, 0x00000043): 'Wrong_Key_Lifecycle_State',
+    (ResultReason, 0x00000044): 'Protection_Storage_Unavailable',
+    (ResultReason, 0x00000045): 'PKCS_11_Codec_Error',
+    (ResultReason, 0x00000046): 'PKCS_11_Invalid_Function',
+    (ResultReason, 0x00000047): 'PKCS_11_Invalid_Interface',
+    (ResultReason, 0x0000004A): 'Unknown_Object_Group',
+    (ResultReason, 0x0000004B): 'Constraint_Violation',
+    (ResultReason, 0x0000004C): 'Duplicate_Process_Request',
+    (ResultReason, 0x00000100): 'General_Failure',
+    (State, 0x00000006): 'Destroyed_Compromised',
+    (UniqueIdentifier, 0x0000000D): 'Rekey',
+    (UniqueIdentifier, 0x0000000E): 'Recertify',
+    (UniqueIdentifier, 0x0000000F): 'RekeyKeyPair',
+    (UniqueIdentifier, 0x00000010): 'RekeyKeyPairPrivateKey',
+    (UniqueIdentifier, 0x00000011): 'RekeyKeyPairPublicKey',
+    (WrappingMethod, 0x00000005): 'TR31',
 }

@@ -229,7 +229,7 @@ def to_json(item: TTLV, dialect: Dialect = Dialect.COSMIAN, holds_object: bool =
     elif t is ItemType.Integer or t is ItemType.Interval:
         value = v
     elif t is ItemType.Enumeration:
-        value = registry.enum_name(tag, v) or f"0x{v:08X}"
+        value = registry.enum_name(tag, v, dialect is Dialect.COSMIAN) or f"0x{v:08X}"
     elif t is ItemType.TextString:
         value = v
     elif t is ItemType.ByteString:

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import re
 from enum import IntEnum, IntFlag
-from functools import lru_cache
+from functools import cache
 
-from kms.kmip.enums import ENUM_FOR_TAG, MASK_FOR_TAG, Operation
+from kms.kmip.enums import COSMIAN_NAMES, ENUM_FOR_TAG, MASK_FOR_TAG, Operation
 from kms.kmip.errors import invalid_message
 from kms.kmip.tags import Tag
 from kms.kmip.ttlv import PSEUDO_BASE_REQUEST, PSEUDO_BASE_RESPONSE, PSEUDO_OBJECT
@@ -93,9 +93,13 @@ def wire_name(member: IntEnum | IntFlag) -> str:
     return name[:-1] if name.endswith("_") else name
 
 
-@lru_cache(maxsize=None)
+@cache
 def _enum_lookup(cls: type[IntEnum]) -> tuple[dict[str, int], dict[str, int]]:
     exact = {wire_name(m): int(m) for m in cls}
+    for m in cls:
+        alt = COSMIAN_NAMES.get((cls, int(m)))
+        if alt is not None:
+            exact.setdefault(alt, int(m))
     squashed: dict[str, int] = {}
     clashes: set[str] = set()
     for m in cls:
@@ -137,13 +141,17 @@ def enum_from_name(tag: int, name: str) -> int:
     raise invalid_message(f"unknown {cls.__name__} value {name[:64]!r}")
 
 
-def enum_name(tag: int, value: int) -> str | None:
-    """OASIS name of an Enumeration value, or None when the value has no name (then emit hex)."""
+def enum_name(tag: int, value: int, cosmian: bool = False) -> str | None:
+    """Name of an Enumeration value (OASIS, or the Cosmian clients' spelling), None if unnamed (emit hex)."""
     if tag == Tag.AttributeReference:
         return _NAME_BY_TAG.get(value)
     cls = ENUM_FOR_TAG.get(tag)
     if cls is None:
         return None
+    if cosmian:
+        alt = COSMIAN_NAMES.get((cls, value))
+        if alt is not None:
+            return alt
     try:
         return wire_name(cls(value))
     except ValueError:

@@ -1,0 +1,1 @@
+"""Placeholder package: implemented by a later issue."""
