@@ -1,0 +1,1 @@
+"""The command groups of ckms, one module per top-level command."""
