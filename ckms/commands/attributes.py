@@ -20,10 +20,12 @@ from ckms.errors import CliError
 from kms.kmip import json_codec, registry, schema
 from kms.kmip.attributes import MULTI_VALUED, Attributes, VendorAttribute
 from kms.kmip.enums import CryptographicAlgorithm
+from kms.kmip.errors import KmipError
 from kms.kmip.payloads import AttributeHolder, DeleteAttributeRequest, SetAttributeRequest
 from kms.kmip.tags import Tag
 from kms.kmip.ttlv import TTLV, ItemType
 
+V4_VENDOR_WRAPPER = "VendorAttributes"  # Cosmian 4.x wrapper of vendor attributes (a pseudo tag in kms.kmip)
 TAGS_KEY = "Tag"  # where the user tags appear in `attributes get` output (Cosmian's Tag::Tag)
 
 _TAG_BY_SQUASHED: dict[str, Tag] = {m.name.replace("_", "").lower(): m for m in Tag}
@@ -112,21 +114,35 @@ def _vendor_entry(va: VendorAttribute) -> tuple[str, Any]:
     return f"{va.vendor_identification or ''}:{va.attribute_name}", None if value is None else _scalar(value)
 
 
-def attributes_json(attrs: Attributes) -> dict[str, Any]:
-    """Attributes as a JSON-ready mapping: multi-valued attributes are lists, user tags sit under "Tag"."""
+def attributes_json(attrs: Attributes | TTLV) -> dict[str, Any]:
+    """Attributes as a JSON-ready mapping, in the order received: multi-valued ones are lists, tags under "Tag".
+
+    Takes the typed form or the raw Attributes structure (which keeps the server's order, and carries vendor
+    attributes either as KMIP 2.1 `Attribute` items or inside Cosmian 4.x `VendorAttributes` wrappers).
+    """
+    item = schema.encode(attrs) if isinstance(attrs, Attributes) else attrs
     out: dict[str, Any] = {}
-    for item in schema.encode(attrs).children():
-        if item.tag == Tag.Attribute:
-            continue  # vendor attributes, below, from the typed form
-        key = registry.tag_name(item.tag)
-        value = _scalar(item)
-        if item.tag in MULTI_VALUED:
-            out.setdefault(key, []).append(value)
+    for child in item.children():
+        if registry.tag_name(child.tag) == V4_VENDOR_WRAPPER:
+            vendor_items = child.children()
+        elif child.tag == Tag.Attribute and child.type is ItemType.Structure:
+            vendor_items = [child]
         else:
+            key = registry.tag_name(child.tag)
+            value = _scalar(child)
+            if child.tag in MULTI_VALUED:
+                out.setdefault(key, []).append(value)
+            else:
+                out[key] = value
+            continue
+        for vi in vendor_items:
+            try:
+                va = schema.decode(VendorAttribute, vi)
+            except KmipError:
+                out.setdefault(registry.tag_name(vi.tag), []).append(_scalar(vi))
+                continue
+            key, value = _vendor_entry(va)
             out[key] = value
-    for va in attrs.vendor_attributes:
-        key, value = _vendor_entry(va)
-        out[key] = value
     return out
 
 

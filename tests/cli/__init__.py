@@ -1,0 +1,1 @@
+"""Tests of the ckms command line client."""
