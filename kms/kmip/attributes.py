@@ -22,6 +22,7 @@ from kms.kmip.enums import (
     ObjectGroupMember,
     ObjectType,
     PaddingMethod,
+    ProtectionLevel,
     RecommendedCurve,
     RevocationReasonCode,
     State,
@@ -29,7 +30,7 @@ from kms.kmip.enums import (
 )
 from kms.kmip.schema import Struct, kmip
 from kms.kmip.tags import Tag
-from kms.kmip.ttlv import TTLV
+from kms.kmip.ttlv import PSEUDO_VENDOR_ATTRIBUTES, TTLV
 
 
 @kmip(Tag.Name)
@@ -171,8 +172,19 @@ class Attributes(Struct):
     fresh: bool | None = s.boolean(Tag.Fresh)
     short_unique_identifier: bytes | None = s.byte_string(Tag.ShortUniqueIdentifier)
     protection_storage_mask: int | None = s.integer(Tag.ProtectionStorageMask)
+    protection_level: ProtectionLevel | None = s.enum(Tag.ProtectionLevel, ProtectionLevel)
+    protection_period: int | None = s.interval(Tag.ProtectionPeriod)
+    quantum_safe: bool | None = s.boolean(Tag.QuantumSafe)
     vendor_attributes: list[VendorAttribute] = s.struct(VendorAttribute, multi=True)
+    vendor_attributes_v4: list[TTLV] = s.raw(PSEUDO_VENDOR_ATTRIBUTES, multi=True)
     other: list[TTLV] = s.extras()
+
+    def post_decode(self) -> None:
+        # Cosmian 4.x: VendorAttributes{VendorAttributes{VendorIdentification, AttributeName, AttributeValue}...}
+        for wrapper in self.vendor_attributes_v4:
+            for item in wrapper.children():
+                self.vendor_attributes.append(s.decode(VendorAttribute, item))
+        self.vendor_attributes_v4 = []
 
     def is_empty(self) -> bool:
         return not self.other and all(getattr(self, f.attr) in (None, []) for f in self._fields_)

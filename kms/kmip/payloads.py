@@ -201,7 +201,7 @@ class GetAttributesRequest(Struct):
 @kmip(RESP)
 class GetAttributesResponse(Struct):
     unique_identifier: str = s.text(Tag.UniqueIdentifier)
-    attributes: Attributes = s.struct(Attributes)
+    attributes: TTLV = s.raw(Tag.Attributes)  # TTLV: returned in the order the client asked for them
 
 
 @kmip(RESP)

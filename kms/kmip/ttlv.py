@@ -45,6 +45,7 @@ class ItemType(IntEnum):
 PSEUDO_BASE_REQUEST = 0x1000000  # + Operation code: bare request payload tagged with the operation name
 PSEUDO_BASE_RESPONSE = 0x2000000  # + Operation code: bare response payload tagged "<Operation>Response"
 PSEUDO_OBJECT = 0x3000000  # "Object": a managed object whose kind is given by a sibling ObjectType
+PSEUDO_VENDOR_ATTRIBUTES = 0x3000001  # "VendorAttributes": the Cosmian 4.x wrapper of vendor attributes
 
 
 class TTLV:

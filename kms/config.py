@@ -1,0 +1,177 @@
+"""Server configuration: one `ServerConfig`, filled from flags, then `KMS_*` environment, then the TOML file.
+
+Names follow the Cosmian KMS documentation so existing deployments carry over: `--database-type`,
+`--sqlite-path`, `--port`, `--hostname`, `--root-data-path`, `--https-p12-file`, `--default-username`, ... with
+env `KMS_DATABASE_TYPE`, ... and the TOML file `/etc/cosmian_kms/server.toml` (or the path in
+`COSMIAN_KMS_CONF`), whose keys are either flat (`port = 9998`) or grouped as in the Cosmian file
+(`[http] port = 9998`, `[db] database_type = "sqlite"`). Parsed once at start-up.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import tomllib
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+DEFAULT_TOML = "/etc/cosmian_kms/server.toml"
+DATABASE_TYPES = ("sqlite",)
+
+
+class ConfigError(Exception):
+    """A configuration value is missing or invalid; the message names it."""
+
+
+@dataclasses.dataclass(slots=True)
+class ServerConfig:
+    database_type: str = "sqlite"
+    database_url: str | None = None
+    sqlite_path: str = "./sqlite-data"
+    clear_database: bool = False
+    port: int = 9998
+    hostname: str = "0.0.0.0"
+    root_data_path: str = "./root-data"
+    https_p12_file: str | None = None
+    https_p12_password: str | None = None
+    default_username: str = "admin"
+    force_default_username: bool = False
+    vendor_identification: str = "cosmian"
+    workers: int = 1
+    threads: int = 8
+    max_request_bytes: int = 64 * 1024 * 1024
+    cache_capacity: int = 10_000
+    quiet: bool = False
+
+    @property
+    def scheme(self) -> str:
+        return "https" if self.https_p12_file else "http"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Option:
+    name: str  # field name; flag is --name-with-dashes, env KMS_NAME
+    kind: type
+    help: str
+    toml_sections: tuple[str, ...] = ()
+
+
+_OPTIONS: tuple[_Option, ...] = (
+    _Option("database_type", str, f"database backend: {', '.join(DATABASE_TYPES)} (default sqlite)", ("db",)),
+    _Option("database_url", str, "database URL, for server databases", ("db",)),
+    _Option("sqlite_path", str, "directory of the SQLite database (default ./sqlite-data)", ("db",)),
+    _Option("clear_database", bool, "erase the database at start (irreversible)", ("db",)),
+    _Option("port", int, "port to listen on (default 9998)", ("http",)),
+    _Option("hostname", str, "address to listen on (default 0.0.0.0)", ("http",)),
+    _Option("root_data_path", str, "directory for the server's own files (default ./root-data)", ("workspace",)),
+    _Option("https_p12_file", str, "PKCS#12 file with the HTTPS certificate and key; enables HTTPS", ("http",)),
+    _Option("https_p12_password", str, "password of the HTTPS PKCS#12 file", ("http",)),
+    _Option("default_username", str, "user of unauthenticated requests (default admin)", ("auth",)),
+    _Option("force_default_username", bool, "map every request to the default user", ("auth",)),
+    _Option("vendor_identification", str, "vendor identification of vendor attributes (default cosmian)", ()),
+    _Option("workers", int, "server processes (default 1)", ("http",)),
+    _Option("threads", int, "threads per process (default 8)", ("http",)),
+    _Option("max_request_bytes", int, "largest accepted request body in bytes (default 64 MiB)", ("http",)),
+    _Option("cache_capacity", int, "decoded objects kept in memory per process (default 10000)", ()),
+    _Option("quiet", bool, "log only warnings and errors", ()),
+)
+
+
+def _parse_bool(name: str, value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off", ""):
+        return False
+    raise ConfigError(f"{name}: expected true or false, got {value!r}")
+
+
+def _coerce(opt: _Option, value: Any, origin: str) -> Any:
+    if opt.kind is bool:
+        return _parse_bool(f"{origin} {opt.name}", value)
+    if opt.kind is int:
+        try:
+            return int(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{origin} {opt.name}: expected an integer, got {value!r}") from None
+    if not isinstance(value, str):
+        raise ConfigError(f"{origin} {opt.name}: expected a string, got {value!r}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="kms-server",
+        description="Zero-trust KMIP 2.1 key management server. Every option may also be given as an environment "
+        "variable KMS_<OPTION> (e.g. KMS_PORT) or in the TOML file /etc/cosmian_kms/server.toml (or the file "
+        "named by COSMIAN_KMS_CONF). Flags win over the environment, which wins over the file.",
+    )
+    for opt in _OPTIONS:
+        flag = "--" + opt.name.replace("_", "-")
+        if opt.kind is bool:
+            parser.add_argument(flag, dest=opt.name, action="store_const", const=True, default=None, help=opt.help)
+        else:
+            parser.add_argument(flag, dest=opt.name, type=opt.kind, default=None, help=opt.help)
+    return parser
+
+
+def _toml_values(path: Path) -> dict[str, Any]:
+    try:
+        data = tomllib.loads(path.read_text())
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"cannot read the configuration file {path}: {exc}") from None
+    values: dict[str, Any] = {}
+    for opt in _OPTIONS:
+        if opt.name in data:
+            values[opt.name] = data[opt.name]
+        for section in opt.toml_sections:
+            sub = data.get(section)
+            if isinstance(sub, dict) and opt.name in sub:
+                values[opt.name] = sub[opt.name]
+    return values
+
+
+def load(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> ServerConfig:
+    env = os.environ if env is None else env
+    args = build_parser().parse_args(argv)
+    toml_path = env.get("COSMIAN_KMS_CONF")
+    toml: dict[str, Any] = {}
+    if toml_path:
+        if not Path(toml_path).is_file():
+            raise ConfigError(f"COSMIAN_KMS_CONF names {toml_path}, which does not exist")
+        toml = _toml_values(Path(toml_path))
+    elif Path(DEFAULT_TOML).is_file():
+        toml = _toml_values(Path(DEFAULT_TOML))
+    config = ServerConfig()
+    for opt in _OPTIONS:
+        value = getattr(args, opt.name)
+        origin = "--" + opt.name.replace("_", "-")
+        if value is None:
+            env_name = "KMS_" + opt.name.upper()
+            if env_name in env:
+                value, origin = env[env_name], env_name
+            elif opt.name in toml:
+                value, origin = toml[opt.name], f"{toml_path or DEFAULT_TOML}:"
+        if value is not None:
+            setattr(config, opt.name, _coerce(opt, value, origin))
+    validate(config)
+    return config
+
+
+def validate(config: ServerConfig) -> None:
+    if config.database_type not in DATABASE_TYPES:
+        raise ConfigError(
+            f"--database-type {config.database_type!r} is not supported; use one of {', '.join(DATABASE_TYPES)}"
+        )
+    if not 0 < config.port < 65536:
+        raise ConfigError(f"--port {config.port} is not a TCP port")
+    if config.workers < 1 or config.threads < 1:
+        raise ConfigError("--workers and --threads must be at least 1")
+    if config.https_p12_file and not Path(config.https_p12_file).is_file():
+        raise ConfigError(f"--https-p12-file {config.https_p12_file} does not exist")
+    if not config.default_username:
+        raise ConfigError("--default-username may not be empty")

@@ -1,0 +1,61 @@
+"""Decrypt: one-shot or streamed; allowed with Active, Deactivated and Compromised keys (KMIP processing)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from kms.core.context import RequestContext
+from kms.core.crypto_use import crypto_errors, merged_parameters
+from kms.core.lifecycle import check_process, check_usage
+from kms.core.material import key_bytes
+from kms.crypto import symmetric
+from kms.kmip.enums import CryptographicUsageMask, Operation, ResultReason
+from kms.kmip.errors import KmipError
+from kms.kmip.payloads import DecryptRequest, DecryptResponse
+
+if TYPE_CHECKING:
+    from kms.core.kms import Kms
+
+WRITES = False
+
+
+def run(kms: Kms, req: DecryptRequest, ctx: RequestContext) -> DecryptResponse:
+    if req.correlation_value is not None:
+        return _continue(kms, req, ctx)
+    mo = kms.load(ctx, req.unique_identifier, include_destroyed=False)
+    check_process(mo.attributes, ctx.now, mo.uid)
+    check_usage(mo.attributes, CryptographicUsageMask.Decrypt, mo.uid)
+    key = key_bytes(mo.obj, mo.uid)
+    algorithm = mo.attributes.cryptographic_algorithm
+    if algorithm is None:
+        raise KmipError(ResultReason.InvalidField, f"object {mo.uid} has no CryptographicAlgorithm")
+    params = merged_parameters(req.cryptographic_parameters, mo.attributes.cryptographic_parameters)
+    aad = req.authenticated_encryption_additional_data
+    data = req.data if req.data is not None else b""
+    with crypto_errors():
+        if req.init_indicator and not req.final_indicator:
+            stream = symmetric.start_decrypt(key, algorithm, params, req.iv_counter_nonce, aad)
+            out = stream.update(data)
+            token = kms.streams.open(Operation.Decrypt, mo.uid, ctx.user, stream)
+            return DecryptResponse(unique_identifier=mo.uid, data=out, correlation_value=token)
+        plain = symmetric.decrypt(
+            key, algorithm, params, data, req.iv_counter_nonce, aad, req.authenticated_encryption_tag
+        )
+    return DecryptResponse(unique_identifier=mo.uid, data=plain)
+
+
+def _continue(kms: Kms, req: DecryptRequest, ctx: RequestContext) -> DecryptResponse:
+    stream = kms.streams.get(req.correlation_value, Operation.Decrypt, ctx.user)  # type: ignore[arg-type]
+    mo = kms.load(ctx, stream.uid, include_destroyed=False)
+    try:
+        check_process(mo.attributes, ctx.now, mo.uid)
+        with crypto_errors():
+            out = stream.state.update(req.data or b"")  # type: ignore[attr-defined]
+            if not req.final_indicator:
+                return DecryptResponse(unique_identifier=mo.uid, data=out, correlation_value=req.correlation_value)
+            rest, _ = stream.state.finalize(req.authenticated_encryption_tag)  # type: ignore[attr-defined]
+    except KmipError:
+        kms.streams.close(req.correlation_value)  # type: ignore[arg-type]
+        raise
+    kms.streams.close(req.correlation_value)  # type: ignore[arg-type]
+    return DecryptResponse(unique_identifier=mo.uid, data=out + rest)

@@ -1,0 +1,73 @@
+"""Encrypt: one-shot or streamed (InitIndicator / CorrelationValue / FinalIndicator) with a symmetric key.
+
+With no parameters an AES key encrypts with AES-GCM, a fresh random 96-bit nonce and a 128-bit tag. The nonce
+is returned only when the server chose it.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from kms.core.context import RequestContext
+from kms.core.crypto_use import crypto_errors, merged_parameters
+from kms.core.lifecycle import check_protect, check_usage
+from kms.core.material import key_bytes
+from kms.crypto import symmetric
+from kms.kmip.enums import CryptographicUsageMask, Operation, ResultReason
+from kms.kmip.errors import KmipError
+from kms.kmip.payloads import EncryptRequest, EncryptResponse
+
+if TYPE_CHECKING:
+    from kms.core.kms import Kms
+
+WRITES = False
+
+
+def run(kms: Kms, req: EncryptRequest, ctx: RequestContext) -> EncryptResponse:
+    if req.correlation_value is not None:
+        return _continue(kms, req, ctx)
+    mo = kms.load(ctx, req.unique_identifier, include_destroyed=False)
+    check_protect(mo.attributes, ctx.now, mo.uid)
+    check_usage(mo.attributes, CryptographicUsageMask.Encrypt, mo.uid)
+    key = key_bytes(mo.obj, mo.uid)
+    algorithm = mo.attributes.cryptographic_algorithm
+    if algorithm is None:
+        raise KmipError(ResultReason.InvalidField, f"object {mo.uid} has no CryptographicAlgorithm")
+    params = merged_parameters(req.cryptographic_parameters, mo.attributes.cryptographic_parameters)
+    aad = req.authenticated_encryption_additional_data
+    data = req.data if req.data is not None else b""
+    with crypto_errors():
+        if req.init_indicator and not req.final_indicator:
+            stream, iv = symmetric.start_encrypt(key, algorithm, params, req.iv_counter_nonce, aad)
+            out = stream.update(data)
+            token = kms.streams.open(Operation.Encrypt, mo.uid, ctx.user, stream)
+            return EncryptResponse(
+                unique_identifier=mo.uid,
+                data=out,
+                iv_counter_nonce=iv if req.iv_counter_nonce is None else None,
+                correlation_value=token,
+            )
+        result = symmetric.encrypt(key, algorithm, params, data, req.iv_counter_nonce, aad)
+    return EncryptResponse(
+        unique_identifier=mo.uid,
+        data=result.data,
+        iv_counter_nonce=result.iv if req.iv_counter_nonce is None else None,
+        authenticated_encryption_tag=result.tag,
+    )
+
+
+def _continue(kms: Kms, req: EncryptRequest, ctx: RequestContext) -> EncryptResponse:
+    stream = kms.streams.get(req.correlation_value, Operation.Encrypt, ctx.user)  # type: ignore[arg-type]
+    mo = kms.load(ctx, stream.uid, include_destroyed=False)  # the key may have been revoked meanwhile
+    try:
+        check_protect(mo.attributes, ctx.now, mo.uid)
+        with crypto_errors():
+            out = stream.state.update(req.data or b"")  # type: ignore[attr-defined]
+            if not req.final_indicator:
+                return EncryptResponse(unique_identifier=mo.uid, data=out, correlation_value=req.correlation_value)
+            rest, tag = stream.state.finalize()  # type: ignore[attr-defined]
+    except KmipError:
+        kms.streams.close(req.correlation_value)  # type: ignore[arg-type]
+        raise
+    kms.streams.close(req.correlation_value)  # type: ignore[arg-type]
+    return EncryptResponse(unique_identifier=mo.uid, data=out + rest, authenticated_encryption_tag=tag)

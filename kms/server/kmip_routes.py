@@ -1,0 +1,90 @@
+"""KMIP over HTTP: POST /kmip/2_1 (JSON, bare operation or RequestMessage) and POST /kmip (JSON, binary, XML)."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Blueprint, Response, current_app, request
+
+from kms.core.kms import Kms
+from kms.kmip import binary, json_codec, xml_codec
+from kms.kmip.errors import KmipError, invalid_message
+from kms.kmip.registry import operation_of_pseudo_tag
+from kms.kmip.tags import Tag
+from kms.kmip.ttlv import TTLV
+from kms.server.errors import bare_error, plain
+
+log = logging.getLogger("kms.http")
+bp = Blueprint("kmip", __name__)
+JSON = "application/json"
+
+
+def _kms() -> Kms:
+    return current_app.extensions["kms"]
+
+
+def _user() -> str:
+    return current_app.extensions["kms_config"].default_username
+
+
+def _json_response(item: TTLV) -> Response:
+    return Response(json_codec.dumps(item), status=200, content_type=JSON)
+
+
+def _serve_json(body: bytes) -> Response:
+    kms = _kms()
+    try:
+        item = json_codec.loads(body)
+    except KmipError as exc:
+        return bare_error(exc)
+    if item.tag == Tag.RequestMessage:
+        return _json_response(kms.handle_message(item, _user()))
+    routed = operation_of_pseudo_tag(item.tag)
+    if routed is None or routed[1]:
+        return bare_error(invalid_message(f"expected a RequestMessage or an operation, got tag {item.tag:#x}"))
+    try:
+        return _json_response(kms.handle_bare(routed[0], item, _user()))
+    except KmipError as exc:
+        return bare_error(exc)
+
+
+@bp.post("/kmip/2_1")
+def kmip_2_1() -> Response:
+    return _serve_json(request.get_data(cache=False))
+
+
+@bp.post("/kmip")
+def kmip() -> Response:
+    kind = (request.mimetype or "").lower()
+    body = request.get_data(cache=False)
+    if kind in ("application/octet-stream", "application/x-kmip", ""):
+        return _serve_binary(body)
+    if kind == JSON:
+        return _serve_json(body)
+    if kind in ("application/xml", "text/xml"):
+        return _serve_xml(body)
+    return plain(415, f"unsupported Content-Type {kind!r}: use application/json, application/octet-stream or XML")
+
+
+def _serve_binary(body: bytes) -> Response:
+    kms = _kms()
+    try:
+        item = binary.decode(body)
+        if item.tag != Tag.RequestMessage:
+            raise invalid_message("the body must be a RequestMessage")
+        out = kms.handle_message(item, _user())
+    except KmipError as exc:
+        out = kms.failure_message(exc)
+    return Response(binary.encode(out), status=200, content_type="application/octet-stream")
+
+
+def _serve_xml(body: bytes) -> Response:
+    kms = _kms()
+    try:
+        item = xml_codec.loads(body)
+        if item.tag != Tag.RequestMessage:
+            raise invalid_message("the body must be a RequestMessage")
+        out = kms.handle_message(item, _user())
+    except KmipError as exc:
+        out = kms.failure_message(exc)
+    return Response(xml_codec.dumps(out), status=200, content_type="application/xml")
