@@ -53,9 +53,9 @@ def resolve_mac(algorithm: CryptographicAlgorithm, params: CryptographicParamete
         raise BadParameters(f"a {getattr(algorithm, 'name', algorithm)} key cannot be used for MAC")
     requested = params.cryptographic_algorithm if params is not None else None
     mode = params.block_cipher_mode if params is not None else None
-    if mode is not None:
-        if mode != BlockCipherMode.CMAC:
-            raise BadParameters(f"block cipher mode {mode.name} is not a MAC")
+    # Only CMAC selects a block-cipher MAC; any other mode (typically merged from the key's registered encryption
+    # parameters) says nothing about the MAC and is ignored.
+    if mode == BlockCipherMode.CMAC:
         if algorithm != CryptographicAlgorithm.AES or requested not in (None, CryptographicAlgorithm.AES):
             raise BadParameters("CMAC needs an AES key")
         return MacSpec(cmac=True, hash=None)

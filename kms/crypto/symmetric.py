@@ -4,7 +4,7 @@ KMIP leaves most choices to the server, so the rules live here in one place (`re
 - an AES key with no BlockCipherMode means AES-GCM with a 12-byte random IV and a 16-byte tag: the Cosmian
   clients send Encrypt without parameters and expect exactly that;
 - a missing PaddingMethod means no padding for CBC and ECB, as in the OASIS vectors CS-BC-M-4..7 (16 bytes in,
-  16 bytes out); PKCS5 is applied as PKCS#7 over 16-byte blocks;
+  16 bytes out); PKCS5 is applied as PKCS#7 over 16-byte blocks; other modes ignore PaddingMethod;
 - TagLength is in bytes, IVLength in bits (KMIP definitions); an AEAD tag may be truncated to 12..16 bytes;
 - a ChaCha20 key encrypts with the bare stream cipher unless ChaCha20-Poly1305 (algorithm or BlockCipherMode AEAD)
   is asked for; a ChaCha20Poly1305 key is always used with its authenticator;
@@ -160,10 +160,10 @@ def resolve_mode(algorithm: CryptographicAlgorithm, params: CryptographicParamet
     else:
         raise BadParameters(f"a {_name(algorithm)} key cannot be used for symmetric encryption")
 
+    # Padding only means something for CBC and ECB. Elsewhere it is ignored rather than refused, because the
+    # parameters are often the request's merged over those registered with the key (e.g. CBC/PKCS5 + GCM).
     pad = False
-    if p.padding_method not in (None, PaddingMethod.None_):
-        if cipher not in (CipherMode.AES_CBC, CipherMode.AES_ECB):
-            raise BadParameters(f"{cipher.value} takes no padding method")
+    if cipher in (CipherMode.AES_CBC, CipherMode.AES_ECB) and p.padding_method not in (None, PaddingMethod.None_):
         if p.padding_method != PaddingMethod.PKCS5:
             raise BadParameters(f"padding method {_name(p.padding_method)} is not supported; use PKCS5 or None")
         pad = True
