@@ -172,6 +172,9 @@ class KmsClient:
         # A pinned leaf (set by `ckms verify` after attestation) is a stronger check than a CA chain, and the
         # attested certificate is usually self-signed: pinning replaces chain validation instead of adding to it.
         verify = not config.accept_invalid_certs and not pinned
+        # Also passed on every request: a session-level False loses to REQUESTS_CA_BUNDLE/CURL_CA_BUNDLE in the
+        # environment, and an explicit argument does not.
+        self._verify = verify
         session.verify = verify
         if not verify:
             urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
@@ -202,7 +205,7 @@ class KmsClient:
         headers = {"Content-Type": "application/json"} if body is not None else {}
         try:
             return self.session.request(
-                method, url, data=body, headers=headers, timeout=(CONNECT_TIMEOUT, READ_TIMEOUT)
+                method, url, data=body, headers=headers, timeout=(CONNECT_TIMEOUT, READ_TIMEOUT), verify=self._verify
             )
         except requests.exceptions.SSLError as exc:
             raise ClientError(f"TLS failure talking to the KMS server at {self.base_url}: {_root_cause(exc)}") from None
