@@ -9,6 +9,9 @@ from __future__ import annotations
 import base64
 import json
 import os
+import pty
+import subprocess
+import sys
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -253,3 +256,32 @@ def test_server_down(ckms_at: Callable[[str], Runner]) -> None:
     url = f"http://127.0.0.1:{free_port()}"
     line = assert_one_error(ckms_at(url)("sym", "keys", "create", "-t", "x"))
     assert url in line
+
+
+def test_progress_bar_only_on_a_terminal(ckms: Runner, kms_server: ServerProcess, workdir: Path, home: Path,
+                                         tmp_path: Path) -> None:
+    tag = _tag()
+    _ok(ckms("sym", "keys", "create", "-t", tag))
+    (workdir / "big.bin").write_bytes(os.urandom(2 * CHUNK_SIZE + 1))
+    r = _ok(ckms("sym", "encrypt", "-t", tag, "big.bin"))
+    assert r.stderr == ""  # captured stderr (not a terminal): no bar
+
+    master, slave = pty.openpty()
+    env = {k: v for k, v in os.environ.items() if k not in ("KMS_CLI_FORMAT",)}
+    env.update(HOME=str(home), KMS_CLI_CONF=str(tmp_path / "kms.json"))
+    proc = subprocess.run([sys.executable, "-m", "ckms", "sym", "decrypt", "-t", tag, "big.enc"], cwd=workdir,
+                          env=env, stdout=subprocess.PIPE, stderr=slave, timeout=120)
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            data = os.read(master, 65536)
+        except OSError:
+            break
+        if not data:
+            break
+        chunks.append(data)
+    os.close(master)
+    assert proc.returncode == 0
+    assert b"Decrypting" in b"".join(chunks)
+    assert proc.stdout.decode().startswith('The decrypted file is available at "big.plain"')
