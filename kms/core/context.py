@@ -16,6 +16,7 @@ class RequestContext:
     # clients expect (they encrypt right after Create). KMIP messages keep the standard Pre-Active start.
     activate_on_create: bool = False
     cosmian_dialect: bool = False
+    protocol_version: tuple[int, int] = (2, 1)
     id_placeholder: str | None = None
     scrub: bool = False  # destroyed key material: scrub database files after commit
     touched: set[str] = dataclasses.field(default_factory=set)

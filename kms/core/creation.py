@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+
+from kms.core.certificates import certificate_attributes
 from kms.core.context import RequestContext
 from kms.core.lifecycle import initial_state
 from kms.core.managed import ManagedObject
@@ -9,9 +12,18 @@ from kms.core.material import digest_of
 from kms.core.tags import SYSTEM_TAGS, take_tags, validate_user_tags
 from kms.kmip import schema
 from kms.kmip.attributes import Attributes
-from kms.kmip.enums import CryptographicAlgorithm, ObjectType, ResultReason
+from kms.kmip.enums import (
+    CryptographicAlgorithm,
+    DRBGAlgorithm,
+    ObjectType,
+    ProtectionStorageMask,
+    ResultReason,
+    RNGAlgorithm,
+)
 from kms.kmip.errors import KmipError
 from kms.kmip.objects import KeyBlock
+from kms.kmip.tags import Tag
+from kms.kmip.ttlv import TTLV, ItemType
 
 _SERVER_FIELDS = (
     "object_type",
@@ -29,7 +41,20 @@ _SERVER_FIELDS = (
     "short_unique_identifier",
     "fresh",
     "key_format_type",
+    "original_creation_date",
+    "protection_storage_mask",
+    "certificate_length",
+    "certificate_type",
 )
+
+
+def _rng_attribute(a: Attributes) -> TTLV:
+    """What generated the key material: the operating system's DRBG (getrandom), behind `cryptography`."""
+    children = [
+        TTLV(Tag.RNGAlgorithm, ItemType.Enumeration, RNGAlgorithm.DRBG),
+        TTLV(Tag.DRBGAlgorithm, ItemType.Enumeration, DRBGAlgorithm.Unspecified),
+    ]
+    return TTLV(Tag.RandomNumberGenerator, ItemType.Structure, children)
 
 
 def check_quantum_safe(a: Attributes) -> None:
@@ -52,6 +77,7 @@ def new_managed_object(
     requested: Attributes | None,
     *,
     extra_tags: set[str] | None = None,
+    generated: bool = False,
 ) -> ManagedObject:
     """Build the managed object with its initial attributes; the caller inserts it."""
     a = schema.decode(Attributes, schema.encode(requested)) if requested is not None else Attributes()
@@ -95,6 +121,19 @@ def new_managed_object(
     digest = digest_of(obj, object_type)
     if digest is not None:
         a.digest = [digest]
+    a.original_creation_date = ctx.now
+    a.short_unique_identifier = hashlib.sha256(uid.encode()).digest()
+    a.protection_storage_mask = ProtectionStorageMask.Software
+    if generated:
+        a.other = [o for o in a.other if o.tag != Tag.RandomNumberGenerator] + [_rng_attribute(a)]
+    if object_type == ObjectType.Certificate:
+        a.certificate_type = obj.certificate_type  # type: ignore[attr-defined]
+        derived = certificate_attributes(obj.certificate_value)  # type: ignore[attr-defined]
+        derived_tags = {i.tag for i in derived}
+        a.certificate_length = len(obj.certificate_value)  # type: ignore[attr-defined]
+        a.other = [o for o in a.other if o.tag not in derived_tags] + derived
+    if a.usage_limits is not None and a.usage_limits.usage_limits_count is None:
+        a.usage_limits.usage_limits_count = a.usage_limits.usage_limits_total
     system = SYSTEM_TAGS.get(object_type)
     if system:
         tags.add(system)

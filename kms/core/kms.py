@@ -14,8 +14,8 @@ import uuid
 from collections.abc import Callable
 
 from kms.core.context import RequestContext
-from kms.core.lifecycle import DESTROYED
-from kms.core.managed import ManagedObject, ObjectCache, new_version, to_stored
+from kms.core.lifecycle import DESTROYED, check_usage_limits
+from kms.core.managed import ManagedObject, ObjectCache, copy_object, new_version, to_stored
 from kms.core.streams import StreamRegistry
 from kms.core.tags import parse_tag_identifier
 from kms.kmip import binary, schema
@@ -30,11 +30,12 @@ from kms.kmip.messages import RequestMessage, ResponseBatchItem, ResponseHeader,
 from kms.kmip.payloads import PAYLOADS, ProtocolVersion
 from kms.kmip.tags import Tag
 from kms.kmip.ttlv import PSEUDO_BASE_RESPONSE, TTLV, ItemType
-from kms.store.base import ConflictError, DuplicateError, ObjectStore, Query, StoreError
+from kms.store.base import DuplicateError, ObjectStore, Query, StoreError, TransientStoreError
 
 log = logging.getLogger("kms.core")
 
 SUPPORTED_VERSIONS = ((2, 1), (2, 0), (1, 4), (1, 3), (1, 2), (1, 1), (1, 0))
+RETRIES = 3  # attempts of a request whose transaction hit lock contention or a concurrent update
 
 
 @dataclasses.dataclass(slots=True)
@@ -77,8 +78,19 @@ class Kms:
         handler = self.handlers.get(operation)
         if handler is None:
             raise KmipError(ResultReason.OperationNotSupported, f"operation {operation.name} is not supported")
-        run, writes = handler
         req = schema.decode(PAYLOADS[operation][0], payload)
+        for attempt in range(RETRIES):
+            try:
+                return self._bare_attempt(operation, handler, req, user)
+            except TransientStoreError as exc:
+                if attempt == RETRIES - 1:
+                    raise _store_failure(exc) from exc
+            except StoreError as exc:
+                raise _store_failure(exc) from exc
+        raise AssertionError("unreachable")
+
+    def _bare_attempt(self, operation: Operation, handler: tuple[Callable, bool], req: object, user: str) -> TTLV:
+        run, writes = handler
         failure: KmipError | None = None
         try:
             with self.store.session(write=writes) as session:
@@ -94,8 +106,6 @@ class Kms:
         except _Rollback:
             assert failure is not None
             raise failure from None
-        except StoreError as exc:
-            raise _store_failure(exc) from exc
         self._after_commit(ctx)
         return out
 
@@ -111,14 +121,39 @@ class Kms:
         if version not in SUPPORTED_VERSIONS:
             unsupported = KmipError(ResultReason.UnsupportedProtocolVersion, f"protocol version {version} unsupported")
             return self._message_failure(now, (2, 1), unsupported)
+        for attempt in range(RETRIES):
+            try:
+                results = self._message_attempt(req, user, now, version)
+                break
+            except TransientStoreError as exc:
+                if attempt == RETRIES - 1:
+                    return self._message_failure(now, version, _store_failure(exc))
+            except StoreError as exc:
+                return self._message_failure(now, version, _store_failure(exc))
+        response = self._response(now, version, header.client_correlation_value, results)
+        limit = header.maximum_response_size
+        if limit is not None and binary.encoded_length(response) > limit:
+            for r in results:
+                r.result_status = ResultStatus.OperationFailed
+                r.result_reason = ResultReason.ResponseTooLarge
+                r.result_message = "TOO_LARGE"
+                r.response_payload = None
+            response = self._response(now, version, header.client_correlation_value, results)
+        return response
+
+    # ------------------------------------------------------------------------------------------ internals
+
+    def _message_attempt(
+        self, req: RequestMessage, user: str, now: int, version: tuple[int, int]
+    ) -> list[ResponseBatchItem]:
         items = req.batch_item
-        option = header.batch_error_continuation_option or BatchErrorContinuationOption.Stop
+        option = req.request_header.batch_error_continuation_option or BatchErrorContinuationOption.Stop
         writes = any(self._writes(bi.operation) for bi in items)
         results: list[ResponseBatchItem] = []
         undo = False
         try:
             with self.store.session(write=writes) as session:
-                ctx = RequestContext(user=user, session=session, now=now)
+                ctx = RequestContext(user=user, session=session, now=now, protocol_version=version)
                 multi = len(items) > 1
                 for bi in items:
                     item = self._run_item(bi, ctx, savepoint=multi)
@@ -136,22 +171,9 @@ class Kms:
                 for r in results[:-1]:
                     if r.result_status == ResultStatus.Success:
                         r.result_status = ResultStatus.OperationUndone
-        except StoreError as exc:
-            return self._message_failure(now, version, _store_failure(exc))
-        else:
-            self._after_commit(ctx)
-        response = self._response(now, version, header.client_correlation_value, results)
-        limit = header.maximum_response_size
-        if limit is not None and binary.encoded_length(response) > limit:
-            for r in results:
-                r.result_status = ResultStatus.OperationFailed
-                r.result_reason = ResultReason.ResponseTooLarge
-                r.result_message = "TOO_LARGE"
-                r.response_payload = None
-            response = self._response(now, version, header.client_correlation_value, results)
-        return response
-
-    # ------------------------------------------------------------------------------------------ internals
+            return results
+        self._after_commit(ctx)
+        return results
 
     def _writes(self, op_item: TTLV) -> bool:
         if op_item.type is not ItemType.Enumeration:
@@ -187,6 +209,8 @@ class Kms:
         except KmipError as exc:
             out.result_status = ResultStatus.OperationFailed
             out.result_reason = exc.reason
+            if exc.reason == ResultReason.ItemNotFound and ctx.protocol_version >= (2, 0):
+                out.result_reason = ResultReason.ObjectNotFound  # KMIP 2.x name of the same failure
             out.result_message = exc.message
         return out
 
@@ -263,16 +287,29 @@ class Kms:
         ctx.touched.add(mo.uid)
         ctx.id_placeholder = mo.uid
 
+    def consume_usage(self, ctx: RequestContext, mo: ManagedObject, amount: int | None) -> None:
+        """Charge a protect operation to the object's usage limits (a write, only for limited objects)."""
+        if amount is None:
+            return
+        check_usage_limits(mo.attributes, amount, mo.uid)
+        changed = copy_object(mo)
+        limits = changed.attributes.usage_limits
+        assert limits is not None and limits.usage_limits_count is not None
+        limits.usage_limits_count -= amount
+        self.save(ctx, changed)
+
+    def mark_served(self, ctx: RequestContext, mo: ManagedObject) -> None:
+        """The object left the server in clear: it is no longer Fresh (KMIP 2.1 Fresh attribute)."""
+        if mo.attributes.fresh:
+            changed = copy_object(mo)
+            changed.attributes.fresh = False
+            self.save(ctx, changed)
+
     def save(self, ctx: RequestContext, mo: ManagedObject) -> None:
         previous = mo.version
         mo.attributes.last_change_date = ctx.now
         mo.version = new_version()
-        try:
-            ctx.session.update(to_stored(mo), previous)
-        except ConflictError:
-            raise KmipError(
-                ResultReason.GeneralFailure, f"object {mo.uid} was modified concurrently; retry the request"
-            ) from None
+        ctx.session.update(to_stored(mo), previous)  # ConflictError: the whole request is retried
         ctx.touched.add(mo.uid)
 
 

@@ -8,7 +8,7 @@ is needed and every node agrees.
 from __future__ import annotations
 
 from kms.kmip.attributes import Attributes
-from kms.kmip.enums import CryptographicUsageMask, ResultReason, State
+from kms.kmip.enums import CryptographicUsageMask, ResultReason, State, UsageLimitsUnit
 from kms.kmip.errors import KmipError
 
 DESTROYED = (State.Destroyed, State.DestroyedCompromised)
@@ -69,3 +69,21 @@ def check_usage(a: Attributes, needed: CryptographicUsageMask, uid: str) -> None
             ResultReason.IncompatibleCryptographicUsageMask,
             f"object {uid} does not allow {needed.name} (usage mask 0x{mask:X})",
         )
+
+
+def usage_amount(a: Attributes, data_length: int) -> int | None:
+    """How much of the object's usage limits one protect operation on `data_length` bytes consumes."""
+    limits = a.usage_limits
+    if limits is None or limits.usage_limits_count is None:
+        return None
+    if limits.usage_limits_unit == UsageLimitsUnit.Byte:
+        return data_length
+    return 1
+
+
+def check_usage_limits(a: Attributes, amount: int | None, uid: str) -> None:
+    if amount is None:
+        return
+    left = a.usage_limits.usage_limits_count  # type: ignore[union-attr]
+    if left is not None and amount > left:
+        raise KmipError(ResultReason.PermissionDenied, f"DENIED: the usage limits of object {uid} are exhausted")

@@ -33,6 +33,25 @@ HMAC_ALGORITHMS = frozenset(
     }
 )
 CHACHA_ALGORITHMS = frozenset({CryptographicAlgorithm.ChaCha20, CryptographicAlgorithm.ChaCha20Poly1305})
+ASYMMETRIC_ALGORITHMS = frozenset(
+    {
+        CryptographicAlgorithm.RSA,
+        CryptographicAlgorithm.DSA,
+        CryptographicAlgorithm.ECDSA,
+        CryptographicAlgorithm.EC,
+        CryptographicAlgorithm.ECDH,
+        CryptographicAlgorithm.ECMQV,
+        CryptographicAlgorithm.DH,
+        CryptographicAlgorithm.Ed25519,
+        CryptographicAlgorithm.Ed448,
+    }
+)
+# Triple DES keys are 168 effective bits stored as 24 bytes whose low bits are odd parity (legacy interop only).
+DES3_BITS = (168, 192)
+
+
+def _des_parity(key: bytes) -> bytes:
+    return bytes((b & 0xFE) | (1 - (bin(b & 0xFE).count("1") & 1)) for b in key)
 
 
 def _algorithm_name(algorithm: object) -> str:
@@ -52,6 +71,10 @@ def generate_symmetric_key(algorithm: CryptographicAlgorithm, length_bits: int) 
     elif algorithm in HMAC_ALGORITHMS:
         if length_bits < MIN_GENERATED_HMAC_BITS or length_bits % 8:
             raise BadParameters("HMAC key length must be a multiple of 8 bits and at least 128 bits")
+    elif algorithm == CryptographicAlgorithm.DES3:
+        if length_bits not in DES3_BITS:
+            raise BadParameters("Triple DES key length must be 168 (or 192) bits")
+        return _des_parity(random_bytes(24))
     else:
         raise BadParameters(f"cannot generate a symmetric key for algorithm {_algorithm_name(algorithm)}")
     return random_bytes(length_bits // 8)
@@ -73,6 +96,10 @@ def validate_symmetric_key(algorithm: CryptographicAlgorithm, key: bytes, length
     if not isinstance(key, bytes | bytearray | memoryview):
         raise BadParameters("key material must be bytes")
     size = len(key)
+    if algorithm == CryptographicAlgorithm.DES3:
+        if size != 24 or (length_bits is not None and length_bits not in DES3_BITS):
+            raise BadParameters("Triple DES key must be 24 bytes (168 bits)")
+        return
     if length_bits is not None and length_bits != size * 8:
         raise BadParameters(f"key is {size * 8} bits but its declared length is {length_bits} bits")
     if algorithm == CryptographicAlgorithm.AES:
@@ -81,11 +108,11 @@ def validate_symmetric_key(algorithm: CryptographicAlgorithm, key: bytes, length
     elif algorithm in CHACHA_ALGORITHMS:
         if size != CHACHA_KEY_BITS // 8:
             raise BadParameters(f"{_algorithm_name(algorithm)} key must be 32 bytes")
-    elif algorithm in HMAC_ALGORITHMS:
-        if size == 0:
-            raise BadParameters("HMAC key must not be empty")
-    else:
+    elif algorithm in HMAC_ALGORITHMS and size == 0:
+        raise BadParameters("HMAC key must not be empty")
+    elif algorithm in ASYMMETRIC_ALGORITHMS:
         raise BadParameters(f"unsupported symmetric key algorithm {_algorithm_name(algorithm)}")
+    # Other symmetric algorithms are stored as given: the server is their key store, not their user.
 
 
 def digest_sha256(data: bytes) -> bytes:

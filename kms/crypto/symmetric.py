@@ -406,21 +406,22 @@ class _LibraryEncryptor(StreamingEncryptor):
 
 
 class _LibraryDecryptor(StreamingDecryptor):
-    __slots__ = ("_ctx", "_held", "_spec", "_unpadder")
+    __slots__ = ("_ctx", "_held", "_release", "_spec", "_unpadder")
 
-    def __init__(self, ctx: CipherContext, spec: CipherSpec) -> None:
+    def __init__(self, ctx: CipherContext, spec: CipherSpec, release_unverified: bool = False) -> None:
         super().__init__()
         self._ctx = ctx
         self._spec = spec
         self._unpadder = padding.PKCS7(BLOCK * 8).unpadder() if spec.padding else None
         self._held: list[bytes] | None = [] if spec.aead else None
+        self._release = release_unverified
 
     def update(self, data: bytes) -> bytes:
         self._check_open()
         out = self._ctx.update(data)
         if self._unpadder is not None:
             out = self._unpadder.update(out)
-        if self._held is not None:
+        if self._held is not None and not self._release:
             self._held.append(out)
             return b""
         return out
@@ -493,9 +494,11 @@ class _ChaChaPolyEncryptor(StreamingEncryptor):
 
 
 class _ChaChaPolyDecryptor(StreamingDecryptor):
-    __slots__ = ("_aad_len", "_ctx", "_held", "_n", "_poly", "_spec")
+    __slots__ = ("_aad_len", "_ctx", "_held", "_n", "_poly", "_release", "_spec")
 
-    def __init__(self, key: bytes, nonce: bytes, aad: bytes | None, spec: CipherSpec) -> None:
+    def __init__(
+        self, key: bytes, nonce: bytes, aad: bytes | None, spec: CipherSpec, release_unverified: bool = False
+    ) -> None:
         super().__init__()
         self._poly, cipher = _chacha_poly_contexts(key, nonce)
         self._ctx = cipher.decryptor()
@@ -505,12 +508,16 @@ class _ChaChaPolyDecryptor(StreamingDecryptor):
         self._n = 0
         self._held: list[bytes] = []
         self._spec = spec
+        self._release = release_unverified
 
     def update(self, data: bytes) -> bytes:
         self._check_open()
         self._poly.update(data)
         self._n += len(data)
-        self._held.append(self._ctx.update(data))
+        out = self._ctx.update(data)
+        if self._release:
+            return out
+        self._held.append(out)
         return b""
 
     def finalize(self, tag: bytes | None = None) -> tuple[bytes, bytes | None]:
@@ -547,10 +554,12 @@ def _start_encrypt(
     return _LibraryEncryptor(ctx, padder, spec.tag_length), iv
 
 
-def _start_decrypt(spec: CipherSpec, key: bytes, iv: bytes | None, aad: bytes | None) -> StreamingDecryptor:
+def _start_decrypt(
+    spec: CipherSpec, key: bytes, iv: bytes | None, aad: bytes | None, release_unverified: bool = False
+) -> StreamingDecryptor:
     if spec.mode == CipherMode.CHACHA20_POLY1305:
         assert iv is not None
-        return _ChaChaPolyDecryptor(key, iv, aad, spec)
+        return _ChaChaPolyDecryptor(key, iv, aad, spec, release_unverified)
     if spec.mode == CipherMode.CHACHA20:
         assert iv is not None
         ctx = Cipher(algorithms.ChaCha20(key, _chacha_nonce(iv, spec.initial_counter)), None).decryptor()
@@ -558,7 +567,7 @@ def _start_decrypt(spec: CipherSpec, key: bytes, iv: bytes | None, aad: bytes | 
     ctx = _aes_cipher(spec, key, iv, decrypt=True).decryptor()
     if aad is not None:
         ctx.authenticate_additional_data(aad)  # type: ignore[attr-defined]
-    return _LibraryDecryptor(ctx, spec)
+    return _LibraryDecryptor(ctx, spec, release_unverified)
 
 
 def start_encrypt(
@@ -582,13 +591,19 @@ def start_decrypt(
     params: CryptographicParameters | None,
     iv: bytes | None = None,
     aad: bytes | None = None,
+    release_unverified: bool = False,
 ) -> StreamingDecryptor:
-    """Begin a streaming decryption; the AEAD tag is given to `finalize`."""
+    """Begin a streaming decryption; the AEAD tag is given to `finalize`.
+
+    By default AEAD plaintext is held until the tag verifies. A server streaming a large file cannot hold it
+    all: with `release_unverified` each update returns its plaintext at once and only `finalize` says whether
+    it was authentic, so the caller must discard everything it received if `finalize` raises.
+    """
     spec = resolve_mode(key_algorithm, params)
     _require_streamable(spec)
     _check_key(spec, key)
     aad = _check_aad(spec, aad)
-    return _start_decrypt(spec, bytes(key), _decrypt_iv(spec, iv), aad)
+    return _start_decrypt(spec, bytes(key), _decrypt_iv(spec, iv), aad, release_unverified)
 
 
 # ---------------------------------------------------------------------------------------------------------------

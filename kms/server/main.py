@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from gunicorn.app.base import BaseApplication
+from gunicorn.config import Config as GunicornConfig
 
 from kms.config import ConfigError, ServerConfig, load
 from kms.server.tls import p12_to_pem_files
@@ -30,7 +31,10 @@ class _Gunicorn(BaseApplication):
         # Called in each worker after fork: every process opens its own database pool.
         from kms.server.app import create_app
 
-        return create_app(self.kms_config)
+        app = create_app(self.kms_config)
+        # Tests and supervisors wait for this line instead of sleeping.
+        logging.getLogger("kms").info("KMS worker %d ready", os.getpid())
+        return app
 
 
 def gunicorn_options(config: ServerConfig, cert: tuple[str, str] | None) -> dict:
@@ -48,6 +52,8 @@ def gunicorn_options(config: ServerConfig, cert: tuple[str, str] | None) -> dict
         "proc_name": "kms-server",
         "preload_app": False,
     }
+    if "control_socket_disable" in GunicornConfig().settings:  # gunicorn >= 25: no control socket for a KMS
+        options["control_socket_disable"] = True
     if cert is not None:
         options["certfile"], options["keyfile"] = cert
     return options

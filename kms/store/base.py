@@ -18,7 +18,11 @@ class StoreError(Exception):
     """A backend failure (connection lost, disk full...). Mapped to a generic server error, never to a 500 page."""
 
 
-class ConflictError(StoreError):
+class TransientStoreError(StoreError):
+    """A failure that retrying the whole transaction may cure (lock contention, serialization conflict)."""
+
+
+class ConflictError(TransientStoreError):
     """An optimistic-concurrency check failed: the object changed since it was read."""
 
 

@@ -35,7 +35,16 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 
-from kms.store.base import ConflictError, DuplicateError, ObjectStore, Query, Session, StoredObject, StoreError
+from kms.store.base import (
+    ConflictError,
+    DuplicateError,
+    ObjectStore,
+    Query,
+    Session,
+    StoredObject,
+    StoreError,
+    TransientStoreError,
+)
 
 SCHEMA_VERSION = "1"
 
@@ -154,6 +163,9 @@ class SqlStore(ObjectStore):
                     with conn.begin():
                         yield _SqlSession(conn, self)
         except OperationalError as exc:
+            text = str(exc.orig).lower()
+            if "locked" in text or "busy" in text or "serializ" in text or "deadlock" in text:
+                raise TransientStoreError(f"database busy: {type(exc.orig).__name__}") from exc
             raise StoreError(f"database error: {type(exc.orig).__name__}") from exc
 
     def scrub(self) -> None:

@@ -44,7 +44,7 @@ def test_generate_valid_lengths(algorithm: A, bits: int) -> None:
         (A.HMACSHA256, 120),
         (A.HMACSHA256, 130),
         (A.RSA, 2048),
-        (A.DES3, 192),
+        (A.DES3, 128),
         (A.HMACMD5, 128),
         (A.AES, True),
     ],
@@ -67,6 +67,13 @@ def test_generate_refused(algorithm: A, bits: int) -> None:
 def test_validate_refused(algorithm: A, key: bytes, bits: int | None, fragment: str) -> None:
     with pytest.raises(BadParameters, match=fragment):
         validate_symmetric_key(algorithm, key, bits)
+
+
+def test_des3_keys_have_odd_parity() -> None:
+    key = generate_symmetric_key(A.DES3, 168)
+    assert len(key) == 24
+    assert all(bin(b).count("1") % 2 == 1 for b in key)
+    validate_symmetric_key(A.DES3, key, 168)
 
 
 def test_validate_accepts_short_imported_hmac_keys() -> None:

@@ -46,7 +46,7 @@ def run(kms: Kms, req: CreateRequest, ctx: RequestContext) -> CreateResponse:
             ResultReason.InvalidObjectType,
             f"Create makes SymmetricKey or SecretData objects, not {req.object_type.name}",
         )
-    mo = new_managed_object(kms, ctx, req.object_type, obj, a)
+    mo = new_managed_object(kms, ctx, req.object_type, obj, a, generated=True)
     if req.object_type == ObjectType.SymmetricKey and mo.attributes.cryptographic_usage_mask is None:
         mo.attributes.cryptographic_usage_mask = _default_mask(alg)
     kms.insert(ctx, mo)

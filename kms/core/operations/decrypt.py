@@ -34,7 +34,11 @@ def run(kms: Kms, req: DecryptRequest, ctx: RequestContext) -> DecryptResponse:
     data = req.data if req.data is not None else b""
     with crypto_errors():
         if req.init_indicator and not req.final_indicator:
-            stream = symmetric.start_decrypt(key, algorithm, params, req.iv_counter_nonce, aad)
+            # Streamed plaintext is released chunk by chunk (the server cannot hold a large file); the final call's
+            # tag check decides, and clients must discard the output if it fails (ckms writes to a temp file).
+            stream = symmetric.start_decrypt(
+                key, algorithm, params, req.iv_counter_nonce, aad, release_unverified=True
+            )
             out = stream.update(data)
             token = kms.streams.open(Operation.Decrypt, mo.uid, ctx.user, stream)
             return DecryptResponse(unique_identifier=mo.uid, data=out, correlation_value=token)

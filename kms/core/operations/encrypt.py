@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from kms.core.context import RequestContext
 from kms.core.crypto_use import crypto_errors, merged_parameters
-from kms.core.lifecycle import check_protect, check_usage
+from kms.core.lifecycle import check_protect, check_usage, usage_amount
 from kms.core.material import key_bytes
 from kms.crypto import symmetric
 from kms.kmip.enums import CryptographicUsageMask, Operation, ResultReason
@@ -36,6 +36,7 @@ def run(kms: Kms, req: EncryptRequest, ctx: RequestContext) -> EncryptResponse:
     params = merged_parameters(req.cryptographic_parameters, mo.attributes.cryptographic_parameters)
     aad = req.authenticated_encryption_additional_data
     data = req.data if req.data is not None else b""
+    kms.consume_usage(ctx, mo, usage_amount(mo.attributes, len(data)))
     with crypto_errors():
         if req.init_indicator and not req.final_indicator:
             stream, iv = symmetric.start_encrypt(key, algorithm, params, req.iv_counter_nonce, aad)
@@ -61,6 +62,7 @@ def _continue(kms: Kms, req: EncryptRequest, ctx: RequestContext) -> EncryptResp
     mo = kms.load(ctx, stream.uid, include_destroyed=False)  # the key may have been revoked meanwhile
     try:
         check_protect(mo.attributes, ctx.now, mo.uid)
+        kms.consume_usage(ctx, mo, usage_amount(mo.attributes, len(req.data or b"")))
         with crypto_errors():
             out = stream.state.update(req.data or b"")  # type: ignore[attr-defined]
             if not req.final_indicator:

@@ -18,6 +18,7 @@ WRITES = False
 def run(kms: Kms, req: ExportRequest, ctx: RequestContext) -> ExportResponse:
     mo = kms.load(ctx, req.unique_identifier)
     obj = exported_object(kms, mo, req, ctx)
+    kms.mark_served(ctx, mo)
     return ExportResponse(
         object_type=mo.object_type,
         unique_identifier=mo.uid,

@@ -69,4 +69,5 @@ def _key_value_attributes(a: Attributes) -> Attributes:
 def run(kms: Kms, req: GetRequest, ctx: RequestContext) -> GetResponse:
     mo = kms.load(ctx, req.unique_identifier)
     obj = exported_object(kms, mo, req, ctx)
+    kms.mark_served(ctx, mo)
     return GetResponse(object_type=mo.object_type, unique_identifier=mo.uid, object=obj)

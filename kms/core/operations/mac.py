@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from kms.core.context import RequestContext
 from kms.core.crypto_use import crypto_errors, merged_parameters
-from kms.core.lifecycle import check_protect, check_usage
+from kms.core.lifecycle import check_protect, check_usage, usage_amount
 from kms.core.material import key_bytes
 from kms.crypto import mac as maclib
 from kms.kmip.enums import CryptographicAlgorithm, CryptographicUsageMask, Operation
@@ -39,6 +39,7 @@ def run(kms: Kms, req: MACRequest, ctx: RequestContext) -> MACResponse:
     key = key_bytes(mo.obj, mo.uid)
     algorithm = mo.attributes.cryptographic_algorithm or CryptographicAlgorithm.HMACSHA256
     params = merged_parameters(req.cryptographic_parameters, mo.attributes.cryptographic_parameters)
+    kms.consume_usage(ctx, mo, usage_amount(mo.attributes, len(req.data or b"")))
     with crypto_errors():
         if req.init_indicator and not req.final_indicator:
             s = maclib.start_mac(key, algorithm, params)

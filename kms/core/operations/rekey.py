@@ -62,7 +62,7 @@ def run(kms: Kms, req: ReKeyRequest, ctx: RequestContext) -> ReKeyResponse:
         requested.activation_date = ctx.now
     obj = SymmetricKey(KeyBlock.raw(material, alg, length, KeyFormatType.Raw))
     user_tags = {t for t in old.tags if not t.startswith("_")}
-    new = new_managed_object(kms, ctx, ObjectType.SymmetricKey, obj, requested, extra_tags=user_tags)
+    new = new_managed_object(kms, ctx, ObjectType.SymmetricKey, obj, requested, extra_tags=user_tags, generated=True)
     kms.insert(ctx, new)
     oa.link = [link for link in oa.link if link.link_type != LinkType.ReplacementObjectLink]
     oa.link.append(Link(LinkType.ReplacementObjectLink, new.uid))
