@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from enum import IntEnum, IntFlag
+from enum import IntEnum
 from typing import Any, TypeVar
 
 import click
@@ -109,7 +109,3 @@ def key_id_option(help_text: str = "The key unique identifier. If not specified,
 def tag_option(help_text: str = "Tag to use to retrieve the key when no key id is specified. "
                "To specify multiple tags, use the option multiple times") -> Any:
     return click.option("-t", "--tag", "tags", metavar="TAG", multiple=True, help=help_text)
-
-
-def mask_names(value: int, cls: type[IntFlag] = CryptographicUsageMask) -> list[str]:
-    return [m.name or "" for m in cls if value & m.value]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import os
 from pathlib import Path
 
 import click
@@ -83,9 +84,13 @@ def _read_input(path: Path) -> bytes:
         raise CliError(f"cannot read {output.quoted(path)}: {exc.strerror or exc}") from None
 
 
-def _write_output(path: Path, data: bytes) -> None:
+def _write_key_file(path: Path, data: bytes) -> None:
+    """Write exported key material readable by its owner only: a key file is a secret, whatever the umask."""
     try:
-        path.write_bytes(data)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as fh:
+            os.fchmod(fh.fileno(), 0o600)  # an existing file keeps its mode through O_CREAT
+            fh.write(data)
     except OSError as exc:
         raise CliError(f"cannot write {output.quoted(path)}: {exc.strerror or exc}") from None
 
@@ -275,7 +280,7 @@ def export_key(cli: CliContext, key_id: str | None, tags: tuple[str, ...], key_f
         except KmipError as exc:
             raise CliError(f"cannot export {resp.unique_identifier} as {key_format}: {exc.message}") from None
         data = material if key_format == "raw" else base64.b64encode(material)
-    _write_output(key_file, data)
+    _write_key_file(key_file, data)
     output.emit(
         f"The key {resp.unique_identifier} of type {object_type} was exported to {output.quoted(key_file)}",
         unique_identifier=resp.unique_identifier,

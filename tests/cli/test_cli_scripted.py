@@ -347,3 +347,17 @@ def test_attributes_delete(fake: FakeKms, ckms: Runner) -> None:
     ref = item.find(Tag.AttributeReference)
     assert (ref.type, ref.value) == (ItemType.Enumeration, Tag.ActivationDate)
     assert_one_error(ckms("attributes", "delete", "-i", "u7", "--attribute", "NoSuchThing"), "unknown attribute")
+
+
+def test_exported_key_files_are_private(fake: FakeKms, ckms: Runner, workdir: Path) -> None:
+    fake.handlers[Operation.Get] = _get_reply
+    (workdir / "key.raw").write_bytes(b"old")
+    (workdir / "key.raw").chmod(0o644)
+    assert ckms("sym", "keys", "export", "-k", "uid-2", "-f", "raw", "key.raw").returncode == 0
+    assert (workdir / "key.raw").stat().st_mode & 0o777 == 0o600
+    assert (workdir / "key.raw").read_bytes() == KEY
+
+
+def test_get_attributes_4x_alias(fake: FakeKms, ckms: Runner) -> None:
+    fake.handlers[Operation.GetAttributes] = lambda _i: text_reply(422, "Item not found: zz")
+    assert assert_one_error(ckms("get-attributes", "-i", "zz")) == "ERROR: Item not found: zz"
