@@ -195,6 +195,11 @@ def main() -> None:
     lines.append('    """Every KMIP tag we know, by its normalised name."""\n\n')
     for n, v in sorted(norm_tags.items(), key=lambda kv: kv[1]):
         lines.append(f"    {n} = 0x{v:06X}\n")
+    lines.append("\n\n# The specification text name of each tag: KMIP 1.x names attributes this way.\n")
+    lines.append("TEXT_NAMES: dict[int, str] = {\n")
+    for text, v in sorted(tags.items(), key=lambda kv: kv[1]):
+        lines.append(f"    0x{v:06X}: {text!r},\n")
+    lines.append("}\n")
     (out_dir / "tags.py").write_text("".join(lines))
 
     lines = [HEADER, "from enum import IntEnum, IntFlag\n\n"]

@@ -104,15 +104,15 @@ def _spec(tag: int) -> FieldSpec | None:
 
 def _check_writable(mo: ManagedObject, item: TTLV, now: int) -> None:
     if item.tag in SERVER_OWNED or item.tag == Tag.UniqueIdentifier:
-        raise _denied(ResultReason.AttributeReadOnly, f"DENIED: {tag_name(item.tag)} is set by the server")
+        raise _denied(ResultReason.AttributeReadOnly, f"{tag_name(item.tag)} is set by the server")
     state = effective_state(mo.attributes, now)
     if item.tag == Tag.ActivationDate and state != State.PreActive:
         raise _denied(
             ResultReason.WrongKeyLifecycleState,
-            f"ACTIVATION_DATE:!PRE_ACTIVE: the activation date of a {state.name} object cannot change",
+            f"the activation date of a {state.name} object cannot change",
         )
     if item.tag in (Tag.CryptographicAlgorithm, Tag.CryptographicLength) and getattr(mo.obj, "key_block", None):
-        raise _denied(ResultReason.AttributeReadOnly, f"DENIED: {tag_name(item.tag)} is fixed by the key material")
+        raise _denied(ResultReason.AttributeReadOnly, f"{tag_name(item.tag)} is fixed by the key material")
 
 
 def _is_tag_attribute(item: TTLV, vendor: str) -> bool:
@@ -141,24 +141,24 @@ def add(mo: ManagedObject, item: TTLV, now: int, vendor: str) -> None:
     if item.tag == Tag.Attribute:
         va = schema.decode(VendorAttribute, item)
         if any(_same_vendor(x, va) for x in a.vendor_attributes):
-            raise _denied(ResultReason.AttributeSingleValued, f"DENIED: vendor attribute {va.attribute_name!r} exists")
+            raise _denied(ResultReason.AttributeSingleValued, f"vendor attribute {va.attribute_name!r} exists")
         a.vendor_attributes.append(va)
         return
     spec = _spec(item.tag)
     if spec is None:
         if any(o.tag == item.tag for o in a.other) and item.tag not in MULTI_VALUED:
-            raise _denied(ResultReason.AttributeSingleValued, f"DENIED: {tag_name(item.tag)} is already set")
+            raise _denied(ResultReason.AttributeSingleValued, f"{tag_name(item.tag)} is already set")
         a.other.append(item)
         return
     value = schema._value(spec, item, "NewAttribute")
     if spec.multi:
         current = getattr(a, spec.attr)
         if item.tag == Tag.Name and any(n.name_value == value.name_value for n in current):
-            raise _denied(ResultReason.NonUniqueNameAttribute, f"DENIED: the name {value.name_value!r} is already set")
+            raise _denied(ResultReason.NonUniqueNameAttribute, f"the name {value.name_value!r} is already set")
         current.append(value)
     else:
         if getattr(a, spec.attr) is not None:
-            raise _denied(ResultReason.AttributeSingleValued, f"DENIED: {tag_name(item.tag)} is already set")
+            raise _denied(ResultReason.AttributeSingleValued, f"{tag_name(item.tag)} is already set")
         setattr(a, spec.attr, value)
 
 
@@ -255,7 +255,7 @@ def delete(mo: ManagedObject, current: TTLV | None, reference: TTLV | None, now:
         _set_user_tags(mo, set())
         return
     if target_tag in SERVER_OWNED or target_tag in (Tag.CryptographicAlgorithm, Tag.CryptographicLength):
-        raise _denied(ResultReason.AttributeReadOnly, f"DENIED: {tag_name(target_tag)} cannot be deleted")
+        raise _denied(ResultReason.AttributeReadOnly, f"{tag_name(target_tag)} cannot be deleted")
     if target_tag == Tag.Attribute and current is not None:
         va = schema.decode(VendorAttribute, current)
         before = len(a.vendor_attributes)

@@ -66,7 +66,9 @@ def check_quantum_safe(a: Attributes) -> None:
         alg in (CryptographicAlgorithm.ChaCha20, CryptographicAlgorithm.ChaCha20Poly1305) and length >= 256
     )
     if not safe:
-        raise KmipError(ResultReason.GeneralFailure, "NOT_SAFE: the requested key is not quantum safe")
+        raise KmipError(
+            ResultReason.GeneralFailure, "the requested key is not quantum safe (QuantumSafe needs AES-256 or ChaCha20)"
+        )
 
 
 def new_managed_object(

@@ -33,7 +33,7 @@ def crypto_errors() -> Iterator[None]:
     try:
         yield
     except CryptoError as exc:
-        raise KmipError(ResultReason.CryptographicFailure, f"CRYPTO: {exc}") from None
+        raise KmipError(ResultReason.CryptographicFailure, str(exc)) from None
     except MissingIV as exc:
         raise KmipError(ResultReason.InvalidMessage, f"missing-iv: {exc}") from None
     except BadParameters as exc:

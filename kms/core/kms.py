@@ -18,7 +18,7 @@ from kms.core.lifecycle import DESTROYED, check_usage_limits
 from kms.core.managed import ManagedObject, ObjectCache, copy_object, new_version, to_stored
 from kms.core.streams import StreamRegistry
 from kms.core.tags import parse_tag_identifier
-from kms.kmip import binary, schema
+from kms.kmip import binary, compat, schema
 from kms.kmip.enums import (
     BatchErrorContinuationOption,
     Operation,
@@ -132,11 +132,12 @@ class Kms:
                 return self._message_failure(now, version, _store_failure(exc))
         response = self._response(now, version, header.client_correlation_value, results)
         limit = header.maximum_response_size
-        if limit is not None and binary.encoded_length(response) > limit:
+        size = binary.encoded_length(response) if limit is not None else 0
+        if limit is not None and size > limit:
             for r in results:
                 r.result_status = ResultStatus.OperationFailed
                 r.result_reason = ResultReason.ResponseTooLarge
-                r.result_message = "TOO_LARGE"
+                r.result_message = f"the response ({size} bytes) exceeds MaximumResponseSize ({limit})"
                 r.response_payload = None
             response = self._response(now, version, header.client_correlation_value, results)
         return response
@@ -199,18 +200,22 @@ class Kms:
                 raise KmipError(ResultReason.OperationNotSupported, f"operation {operation.name} is not supported")
             run, _ = handler
             payload = bi.request_payload or TTLV(Tag.RequestPayload, ItemType.Structure, [])  # type: ignore[attr-defined]
+            legacy = ctx.protocol_version < (2, 0)
+            if legacy:
+                payload = compat.request_to_v2(operation, payload)
             req = schema.decode(PAYLOADS[operation][0], payload)
             if savepoint:
                 with ctx.session.savepoint():
                     resp = run(self, req, ctx)
             else:
                 resp = run(self, req, ctx)
-            out.response_payload = schema.encode(resp, Tag.ResponsePayload)
+            encoded = schema.encode(resp, Tag.ResponsePayload)
+            if legacy:
+                encoded = compat.response_to_v1(operation, encoded, ctx.protocol_version)
+            out.response_payload = encoded
         except KmipError as exc:
             out.result_status = ResultStatus.OperationFailed
-            out.result_reason = exc.reason
-            if exc.reason == ResultReason.ItemNotFound and ctx.protocol_version >= (2, 0):
-                out.result_reason = ResultReason.ObjectNotFound  # KMIP 2.x name of the same failure
+            out.result_reason = compat.reason_for(ctx.protocol_version, exc.reason)
             out.result_message = exc.message
         return out
 

@@ -46,9 +46,9 @@ def check_protect(a: Attributes, now: int, uid: str) -> None:
     if state in DESTROYED:
         raise KmipError(ResultReason.ObjectDestroyed, f"object {uid} has been destroyed")
     if state != State.Active:
-        raise denied(f"DENIED: object {uid} is {state.name}; only an Active object may protect data")
+        raise denied(f"object {uid} is {state.name}; only an Active object may protect data")
     if a.protect_stop_date is not None and a.protect_stop_date <= now:
-        raise denied(f"DENIED: the protect stop date of object {uid} has passed")
+        raise denied(f"the protect stop date of object {uid} has passed")
 
 
 def check_process(a: Attributes, now: int, uid: str) -> None:
@@ -57,9 +57,9 @@ def check_process(a: Attributes, now: int, uid: str) -> None:
     if state in DESTROYED:
         raise KmipError(ResultReason.ObjectDestroyed, f"object {uid} has been destroyed")
     if state == State.PreActive:
-        raise denied(f"DENIED: object {uid} is PreActive; activate it first")
+        raise denied(f"object {uid} is PreActive; activate it first")
     if a.process_start_date is not None and a.process_start_date > now:
-        raise denied(f"DENIED: the process start date of object {uid} has not been reached")
+        raise denied(f"the process start date of object {uid} has not been reached")
 
 
 def check_usage(a: Attributes, needed: CryptographicUsageMask, uid: str) -> None:
@@ -86,4 +86,4 @@ def check_usage_limits(a: Attributes, amount: int | None, uid: str) -> None:
         return
     left = a.usage_limits.usage_limits_count  # type: ignore[union-attr]
     if left is not None and amount > left:
-        raise KmipError(ResultReason.PermissionDenied, f"DENIED: the usage limits of object {uid} are exhausted")
+        raise KmipError(ResultReason.PermissionDenied, f"the usage limits of object {uid} are exhausted")

@@ -23,7 +23,7 @@ def run(kms: Kms, req: UidRequest, ctx: RequestContext) -> UidResponse:
     if state in DESTROYED:
         raise KmipError(ResultReason.ObjectDestroyed, f"object {mo.uid} has been destroyed")
     if state != State.PreActive:
-        raise denied(f"DENIED: object {mo.uid} is {state.name}; only a PreActive object can be activated")
+        raise denied(f"object {mo.uid} is {state.name}; only a PreActive object can be activated")
     mo.attributes.state = State.Active
     mo.attributes.activation_date = ctx.now
     kms.save(ctx, mo)

@@ -23,11 +23,11 @@ def run(kms: Kms, req: CheckRequest, ctx: RequestContext) -> CheckResponse:
     if req.cryptographic_usage_mask is not None:
         mask = a.cryptographic_usage_mask or 0
         if mask & req.cryptographic_usage_mask != req.cryptographic_usage_mask:
-            raise KmipError(ResultReason.IncompatibleCryptographicUsageMask, "Check Failed: usage not allowed")
+            raise KmipError(ResultReason.IncompatibleCryptographicUsageMask, "the object does not allow this usage")
     if req.usage_limits_count is not None and a.usage_limits is not None:
         left = a.usage_limits.usage_limits_count
         if left is not None and req.usage_limits_count > left:
-            raise KmipError(ResultReason.UsageLimitExceeded, "Check Failed: usage limit exceeded")
+            raise KmipError(ResultReason.UsageLimitExceeded, "the usage limit would be exceeded")
     if req.lease_time is not None and a.lease_time is not None and req.lease_time > a.lease_time:
-        raise KmipError(ResultReason.PermissionDenied, "Check Failed: lease time too long")
+        raise KmipError(ResultReason.PermissionDenied, "the lease time is longer than allowed")
     return CheckResponse(unique_identifier=mo.uid)

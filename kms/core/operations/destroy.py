@@ -32,7 +32,7 @@ def run(kms: Kms, req: DestroyRequest, ctx: RequestContext) -> UidResponse:
     if state in DESTROYED:
         raise KmipError(ResultReason.ObjectDestroyed, f"object {mo.uid} is already destroyed")
     if state == State.Active:
-        raise denied(f"DENIED: object {mo.uid} is Active; revoke it before destroying it")
+        raise denied(f"object {mo.uid} is Active; revoke it before destroying it")
     # Work on a fresh decode: the cached object must keep no reference that we then mutate.
     obj = schema.decode(OBJECT_CLASSES[mo.object_type], schema.encode(mo.obj))
     mo.obj = strip_material(obj)

@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from kms.core.context import RequestContext
-from kms.core.lifecycle import check_not_destroyed
+from kms.core.lifecycle import DESTROYED, check_not_destroyed, effective_state
 from kms.core.managed import ManagedObject
 from kms.core.material import with_format
 from kms.kmip import schema
 from kms.kmip.attributes import Attributes
-from kms.kmip.enums import KeyFormatType, ObjectType, ResultReason
+from kms.kmip.enums import KeyFormatType, ObjectType, ResultReason, State
 from kms.kmip.errors import KmipError
 from kms.kmip.objects import OBJECT_CLASSES
 from kms.kmip.payloads import GetRequest, GetResponse
@@ -33,9 +33,9 @@ def exported_object(kms: Kms, mo: ManagedObject, req: GetRequest, ctx: RequestCo
         return mo.obj
     a = mo.attributes
     if a.sensitive:
-        raise KmipError(ResultReason.Sensitive, f"DENIED: object {mo.uid} is sensitive and cannot leave in clear")
+        raise KmipError(ResultReason.Sensitive, f"object {mo.uid} is sensitive and cannot leave in clear")
     if a.extractable is False:
-        raise KmipError(ResultReason.NotExtractable, f"DENIED: object {mo.uid} is not extractable")
+        raise KmipError(ResultReason.NotExtractable, f"object {mo.uid} is not extractable")
     wanted = req.key_format_type
     key_attrs = _key_value_attributes(a) if ctx.cosmian_dialect else None
     if mo.object_type == ObjectType.SymmetricKey:
@@ -68,6 +68,14 @@ def _key_value_attributes(a: Attributes) -> Attributes:
 
 def run(kms: Kms, req: GetRequest, ctx: RequestContext) -> GetResponse:
     mo = kms.load(ctx, req.unique_identifier)
+    if ctx.cosmian_dialect:
+        # The Cosmian API serves only Active objects through Get; any other state needs Export.
+        state = effective_state(mo.attributes, ctx.now)
+        if state not in DESTROYED and state != State.Active:
+            raise KmipError(
+                ResultReason.WrongKeyLifecycleState,
+                f"object {mo.uid} is {state.name}: Get serves Active objects only; use Export",
+            )
     obj = exported_object(kms, mo, req, ctx)
     kms.mark_served(ctx, mo)
     return GetResponse(object_type=mo.object_type, unique_identifier=mo.uid, object=obj)
