@@ -8,6 +8,8 @@ instead of failing on an upgrade deadlock.
 
 from __future__ import annotations
 
+import json
+import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -22,8 +24,10 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    Text,
     UniqueConstraint,
     and_,
+    bindparam,
     create_engine,
     delete,
     event,
@@ -46,7 +50,7 @@ from kms.store.base import (
     TransientStoreError,
 )
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"
 
 metadata = MetaData()
 objects = Table(
@@ -61,7 +65,11 @@ objects = Table(
     Column("owner", String(255), nullable=False),
     Column("algorithm", Integer),
     Column("length", Integer),
-    Column("version", Integer, nullable=False),
+    Column("version", BigInteger, nullable=False),
+    # Copies of the object's tags and names, so reading an object is one query; the `tags` and `names` tables
+    # are the search indexes.
+    Column("tags_json", Text, nullable=False, default="[]"),
+    Column("names_json", Text, nullable=False, default="[]"),
     Index("ix_objects_owner_type", "owner", "object_type"),
     Index("ix_objects_seq", "seq"),
 )
@@ -106,7 +114,29 @@ _COLS = (
     objects.c.algorithm,
     objects.c.length,
     objects.c.version,
+    objects.c.tags_json,
+    objects.c.names_json,
 )
+# Statements built once: per request only the parameters change (and SQLAlchemy's compiled cache hits).
+_GET = select(*_COLS).where(objects.c.id == bindparam("uid"))
+_INSERT = insert(objects)
+_UPDATE = (
+    update(objects)
+    .where(and_(objects.c.id == bindparam("b_id"), objects.c.version == bindparam("b_expected")))
+    .values(
+        object=bindparam("object"),
+        attributes=bindparam("attributes"),
+        object_type=bindparam("object_type"),
+        state=bindparam("state"),
+        owner=bindparam("owner"),
+        algorithm=bindparam("algorithm"),
+        length=bindparam("length"),
+        version=bindparam("version"),
+        tags_json=bindparam("tags_json"),
+        names_json=bindparam("names_json"),
+    )
+)
+_NEXT_SEQ = select(func.coalesce(func.max(objects.c.seq), 0))
 
 
 class SqlStore(ObjectStore):
@@ -152,21 +182,22 @@ class SqlStore(ObjectStore):
         try:
             with self.engine.connect() as conn:
                 if self.is_sqlite:
-                    conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+                    # Transaction control straight on the driver connection: the hot path of every request.
+                    raw = conn.connection.driver_connection
+                    raw.execute("BEGIN IMMEDIATE" if write else "BEGIN")  # type: ignore[union-attr]
                     ok = False
                     try:
                         yield _SqlSession(conn, self)
                         ok = True
                     finally:
-                        conn.exec_driver_sql("COMMIT" if ok else "ROLLBACK")
+                        raw.execute("COMMIT" if ok else "ROLLBACK")  # type: ignore[union-attr]
                 else:
                     with conn.begin():
                         yield _SqlSession(conn, self)
         except OperationalError as exc:
-            text = str(exc.orig).lower()
-            if "locked" in text or "busy" in text or "serializ" in text or "deadlock" in text:
-                raise TransientStoreError(f"database busy: {type(exc.orig).__name__}") from exc
-            raise StoreError(f"database error: {type(exc.orig).__name__}") from exc
+            raise _classify(exc.orig) from exc
+        except sqlite3.OperationalError as exc:
+            raise _classify(exc) from exc
 
     def scrub(self) -> None:
         if self.is_sqlite:
@@ -182,6 +213,13 @@ class SqlStore(ObjectStore):
         self.engine.dispose()
 
 
+def _classify(exc: BaseException | None) -> StoreError:
+    text = str(exc).lower()
+    if "locked" in text or "busy" in text or "serializ" in text or "deadlock" in text:
+        return TransientStoreError(f"database busy: {type(exc).__name__}")
+    return StoreError(f"database error: {type(exc).__name__}")
+
+
 def _sqlite_on_connect(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
     # Autocommit at the driver level: we issue BEGIN IMMEDIATE / COMMIT ourselves.
     dbapi_conn.isolation_level = None
@@ -193,7 +231,7 @@ def _sqlite_on_connect(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-
     cur.close()
 
 
-def _row_to_obj(row: Sequence, tag_rows: Sequence[str], name_rows: Sequence[str]) -> StoredObject:
+def _row_to_obj(row: Sequence) -> StoredObject:
     return StoredObject(
         uid=row[0],
         object_type=row[1],
@@ -204,9 +242,24 @@ def _row_to_obj(row: Sequence, tag_rows: Sequence[str], name_rows: Sequence[str]
         algorithm=row[6],
         length=row[7],
         version=row[8],
-        tags=frozenset(tag_rows),
-        names=tuple(name_rows),
+        tags=frozenset(json.loads(row[9])),
+        names=tuple(json.loads(row[10])),
     )
+
+
+def _values(obj: StoredObject) -> dict:
+    return {
+        "object": obj.object_bytes,
+        "attributes": obj.attributes_bytes,
+        "object_type": obj.object_type,
+        "state": obj.state,
+        "owner": obj.owner,
+        "algorithm": obj.algorithm,
+        "length": obj.length,
+        "version": obj.version,
+        "tags_json": json.dumps(sorted(obj.tags)),
+        "names_json": json.dumps(list(obj.names)),
+    }
 
 
 class _SqlSession(Session):
@@ -215,12 +268,8 @@ class _SqlSession(Session):
         self.store = store
 
     def get(self, uid: str) -> StoredObject | None:
-        row = self.conn.execute(select(*_COLS).where(objects.c.id == uid)).first()
-        if row is None:
-            return None
-        tag_rows = self.conn.execute(select(tags.c.tag).where(tags.c.id == uid)).scalars().all()
-        name_rows = self.conn.execute(select(names.c.name).where(names.c.id == uid)).scalars().all()
-        return _row_to_obj(row, tag_rows, name_rows)
+        row = self.conn.execute(_GET, {"uid": uid}).first()
+        return None if row is None else _row_to_obj(row)
 
     @contextmanager
     def savepoint(self) -> Iterator[None]:
@@ -237,25 +286,11 @@ class _SqlSession(Session):
         return [o for o in (self.get(u) for u in uids) if o is not None]
 
     def _next_seq(self) -> int:
-        value = self.conn.execute(select(func.coalesce(func.max(objects.c.seq), 0))).scalar_one()
-        return int(value) + 1
+        return int(self.conn.execute(_NEXT_SEQ).scalar_one()) + 1
 
     def insert(self, obj: StoredObject) -> None:
         try:
-            self.conn.execute(
-                insert(objects).values(
-                    id=obj.uid,
-                    seq=self._next_seq(),
-                    object=obj.object_bytes,
-                    attributes=obj.attributes_bytes,
-                    object_type=obj.object_type,
-                    state=obj.state,
-                    owner=obj.owner,
-                    algorithm=obj.algorithm,
-                    length=obj.length,
-                    version=obj.version,
-                )
-            )
+            self.conn.execute(_INSERT, {"id": obj.uid, "seq": self._next_seq(), **_values(obj)})
         except IntegrityError:
             raise DuplicateError(f"an object with id {obj.uid!r} already exists") from None
         self._write_index(obj)
@@ -267,20 +302,7 @@ class _SqlSession(Session):
             self.conn.execute(insert(names), [{"id": obj.uid, "name": n} for n in obj.names])
 
     def update(self, obj: StoredObject, expected_version: int) -> None:
-        result = self.conn.execute(
-            update(objects)
-            .where(and_(objects.c.id == obj.uid, objects.c.version == expected_version))
-            .values(
-                object=obj.object_bytes,
-                attributes=obj.attributes_bytes,
-                object_type=obj.object_type,
-                state=obj.state,
-                owner=obj.owner,
-                algorithm=obj.algorithm,
-                length=obj.length,
-                version=obj.version,
-            )
-        )
+        result = self.conn.execute(_UPDATE, {"b_id": obj.uid, "b_expected": expected_version, **_values(obj)})
         if result.rowcount != 1:
             raise ConflictError(f"object {obj.uid!r} was changed concurrently")
         self.conn.execute(delete(tags).where(tags.c.id == obj.uid))
