@@ -313,3 +313,9 @@ def test_encoding_layout_and_padding() -> None:
     assert text in data
     byte_string = bytes.fromhex("4200C208 00000009") + b"\x01" * 9 + bytes(7)
     assert byte_string in data
+
+
+@pytest.mark.parametrize("seconds", [2**63 - 1, -(2**63), 253402300800, -62135596801])
+def test_datetime_outside_the_calendar(seconds: int) -> None:
+    """Years 1-9999 only: a DateTime that decodes must be emittable as an ISO date in JSON and XML."""
+    _invalid(_header(Tag.ActivationDate, 0x09, 8) + struct.pack(">q", seconds))

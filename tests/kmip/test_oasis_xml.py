@@ -161,11 +161,6 @@ def test_xml_refusals(xml: str) -> None:
     assert info.value.reason == ResultReason.InvalidMessage
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=ValueError,
-    reason="BUG: an XML BigInteger value with a sign ('-5', '0x-5') escapes xml_codec as ValueError, not KmipError",
-)
 @pytest.mark.parametrize("value", ["-5", "0x-5"])
 def test_xml_signed_big_integer_is_invalid_message(value: str) -> None:
     with pytest.raises(KmipError) as info:

@@ -356,12 +356,6 @@ def test_doc_tagging_export(kmip: Kmip, vectors: Path) -> None:
     assert key == _key_material(kmip.call(_fill(GET, abc=key_id)))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="BUG: Destroy with the Cosmian `Remove` flag (json-examples/destroy_01_Destroy.json) is refused with "
-    "422 \"Invalid Request: unknown tag 'Remove'\"",
-)
 def test_doc_destroy_with_remove_flag(kmip: Kmip, vectors: Path) -> None:
     key_id = kmip.create_bare(unique_tag())
     kmip.call(_fill(REVOKE, abc=key_id))
