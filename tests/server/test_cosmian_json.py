@@ -406,3 +406,25 @@ def test_tags_in_create_are_found_with_both_attribute_forms(kmip: Kmip) -> None:
     tag = unique_tag()
     key_id = kmip.create_bare(tag)
     assert kmip.locate(tag_attribute(tag)) == [key_id]
+
+
+@pytest.mark.parametrize(
+    ("name", "unknown"),
+    [
+        ("create_03_Create.json", "CoverCrypt"),
+        ("create_key_pair_05_CreateKeyPair.json", "CoverCrypt"),
+        ("encrypt_03_Encrypt.json", "CoverCrypt"),
+        ("decrypt_03_Decrypt.json", "CoverCrypt"),
+    ],
+)
+def test_doc_covercrypt_examples_are_refused_clearly(kmip: Kmip, vectors: Path, name: str, unknown: str) -> None:
+    """CoverCrypt is a Cosmian-only scheme this server does not offer: a 422 naming it, nothing created."""
+    before = value(kmip.op("Locate", struct("Attributes")), "LocatedItems")
+    assert unknown in kmip.fail(_example(vectors, name))
+    assert value(kmip.op("Locate", struct("Attributes")), "LocatedItems") == before
+
+
+def test_doc_create_key_pair_is_refused_clearly(kmip: Kmip, vectors: Path) -> None:
+    """create_key_pair_01 (an ECDH/X25519 pair): key pairs are not offered yet; a clear 422, never a 500."""
+    message = kmip.fail(_example(vectors, "create_key_pair_01_CreateKeyPair.json"))
+    assert "CreateKeyPair" in message
