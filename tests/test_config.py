@@ -19,8 +19,10 @@ def test_defaults() -> None:
 
 def test_precedence_flags_env_toml(tmp_path: Path) -> None:
     toml = tmp_path / "server.toml"
-    toml.write_text('default_username = "from-toml"\n[http]\nport = 7001\nhostname = "10.0.0.1"\n'
-                    '[db]\nsqlite_path = "/toml/path"\nclear_database = true\n')
+    toml.write_text(
+        'default_username = "from-toml"\n[http]\nport = 7001\nhostname = "10.0.0.1"\n'
+        '[db]\nsqlite_path = "/toml/path"\nclear_database = true\n'
+    )
     env = {"COSMIAN_KMS_CONF": str(toml), "KMS_PORT": "7002", "KMS_SQLITE_PATH": "/env/path"}
     config = load(["--sqlite-path", "/flag/path"], env=env)
     assert config.sqlite_path == "/flag/path"  # flag beats env and file
@@ -57,8 +59,18 @@ def test_help_documents_every_option() -> None:
     out = subprocess.run(
         [sys.executable, "-m", "kms.server.main", "--help"], capture_output=True, text=True, check=True
     ).stdout
-    for flag in ("--database-type", "--sqlite-path", "--port", "--hostname", "--root-data-path", "--https-p12-file",
-                 "--https-p12-password", "--default-username", "--clear-database", "--quiet"):
+    for flag in (
+        "--database-type",
+        "--sqlite-path",
+        "--port",
+        "--hostname",
+        "--root-data-path",
+        "--https-p12-file",
+        "--https-p12-password",
+        "--default-username",
+        "--clear-database",
+        "--quiet",
+    ):
         assert flag in out
 
 

@@ -11,7 +11,7 @@ import struct
 
 from kms.kmip.errors import invalid_message
 from kms.kmip.registry import tag_name
-from kms.kmip.ttlv import TTLV, ItemType
+from kms.kmip.ttlv import DATETIME_MAX, DATETIME_MIN, TTLV, ItemType
 
 MAX_DEPTH = 32
 
@@ -85,8 +85,12 @@ def _decode_item(view: memoryview, pos: int, limit: int, depth: int) -> tuple[TT
         value: object = _I32.unpack_from(view, start)[0]
     elif item_type is ItemType.Enumeration or item_type is ItemType.Interval:
         value = _U32.unpack_from(view, start)[0]
-    elif item_type is ItemType.LongInteger or item_type is ItemType.DateTime or item_type is ItemType.DateTimeExtended:
+    elif item_type is ItemType.LongInteger or item_type is ItemType.DateTimeExtended:
         value = _I64.unpack_from(view, start)[0]
+    elif item_type is ItemType.DateTime:
+        value = _I64.unpack_from(view, start)[0]
+        if not DATETIME_MIN <= value <= DATETIME_MAX:
+            raise invalid_message(f"{tag_name(tag)}: DateTime {value} is outside the years 1-9999")
     elif item_type is ItemType.Boolean:
         raw = _I64.unpack_from(view, start)[0]
         if raw not in (0, 1):

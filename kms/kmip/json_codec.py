@@ -10,6 +10,7 @@ Export responses sits under the tag "Object", and the nonce is spelt "IvCounterN
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime
 from enum import Enum
 from typing import Any
@@ -18,7 +19,7 @@ from kms.kmip import registry
 from kms.kmip.enums import Operation
 from kms.kmip.errors import invalid_message
 from kms.kmip.tags import Tag
-from kms.kmip.ttlv import PSEUDO_BASE_RESPONSE, PSEUDO_OBJECT, TTLV, ItemType
+from kms.kmip.ttlv import DATETIME_MAX, DATETIME_MIN, PSEUDO_BASE_RESPONSE, PSEUDO_OBJECT, TTLV, ItemType
 
 MAX_DEPTH = 32
 
@@ -56,6 +57,8 @@ def loads(text: str | bytes) -> TTLV:
         obj = json.loads(text)
     except (ValueError, UnicodeDecodeError) as exc:
         raise invalid_message(f"malformed JSON: {exc}") from None
+    except RecursionError:
+        raise invalid_message("malformed JSON: nested too deeply") from None
     return from_json(obj)
 
 
@@ -86,7 +89,7 @@ def from_json(obj: Any, depth: int = 0) -> TTLV:
 
 def _hex_int(name: str, text: str, bits: int, signed: bool) -> int:
     digits = text[2:]
-    if not digits or len(digits) > bits // 4:
+    if not digits or len(digits) > bits // 4 or not _HEX.match(digits):
         raise invalid_message(f"{name}: bad hex value {text[:40]!r}")
     try:
         v = int(digits, 16)
@@ -146,14 +149,7 @@ def _parse_scalar(tag: int, name: str, t: ItemType, v: Any) -> Any:
         return _ranged(name, v, _I64, "LongInteger")
     if t is ItemType.BigInteger:
         if isinstance(v, str) and v[:2] in ("0x", "0X"):
-            digits = v[2:]
-            try:
-                n = int(digits, 16)
-            except ValueError:
-                raise invalid_message(f"{name}: bad BigInteger hex") from None
-            if digits and int(digits[0], 16) >= 8:  # sign-extended negative
-                n -= 1 << (4 * len(digits))
-            return n
+            return big_from_hex(name, v[2:])
         if isinstance(v, bool) or not isinstance(v, int):
             raise invalid_message(f"{name}: BigInteger must be a number or 0x hex string")
         return v
@@ -169,11 +165,30 @@ def _parse_scalar(tag: int, name: str, t: ItemType, v: Any) -> Any:
     return _ranged(name, v, _I64, "DateTimeExtended")
 
 
+_HEX = re.compile(r"^[0-9A-Fa-f]+$")
+
+
+def big_from_hex(name: str, digits: str) -> int:
+    """A BigInteger from sign-extended hex digits (no sign, no spaces: two's complement)."""
+    if not _HEX.match(digits):
+        raise invalid_message(f"{name}: bad BigInteger hex {digits[:40]!r}")
+    n = int(digits, 16)
+    if int(digits[0], 16) >= 8:  # sign-extended negative
+        n -= 1 << (4 * len(digits))
+    return n
+
+
+def check_datetime(name: str, seconds: int) -> int:
+    if not DATETIME_MIN <= seconds <= DATETIME_MAX:
+        raise invalid_message(f"{name}: DateTime {seconds} is outside the years 1-9999")
+    return seconds
+
+
 def parse_datetime(name: str, v: Any) -> int:
     """POSIX seconds from an ISO-8601 string, 0x hex seconds or a number; fractions are dropped."""
     if isinstance(v, str):
         if v[:2] in ("0x", "0X"):
-            return _hex_int(name, v, 64, True)
+            return check_datetime(name, _hex_int(name, v, 64, True))
         text = v.strip()
         if text.endswith(("Z", "z")):
             text = text[:-1] + "+00:00"
@@ -183,8 +198,8 @@ def parse_datetime(name: str, v: Any) -> int:
             raise invalid_message(f"{name}: bad DateTime {v[:40]!r}") from None
         if dt.tzinfo is None:
             dt = dt.replace(tzinfo=UTC)
-        return int(dt.timestamp() // 1)
-    return _ranged(name, v, _I64, "DateTime")
+        return check_datetime(name, int(dt.timestamp() // 1))
+    return check_datetime(name, _ranged(name, v, _I64, "DateTime"))
 
 
 # -------------------------------------------------------------------------------------------------- emitting

@@ -24,7 +24,7 @@ from kms.kmip.errors import invalid_message
 from kms.kmip.objects import OBJECT_BY_TAG, KeyWrappingSpecification, resolve_object
 from kms.kmip.schema import Struct, kmip
 from kms.kmip.tags import Tag
-from kms.kmip.ttlv import PSEUDO_OBJECT, TTLV, ItemType
+from kms.kmip.ttlv import PSEUDO_CASCADE, PSEUDO_OBJECT, PSEUDO_REMOVE, TTLV, ItemType
 
 REQ = Tag.RequestPayload
 RESP = Tag.ResponsePayload
@@ -134,7 +134,8 @@ class UidResponse(Struct):
 @kmip(REQ)
 class DestroyRequest(Struct):
     unique_identifier: str | None = s.text(Tag.UniqueIdentifier)
-    other: list[TTLV] = s.extras()  # Cosmian vendor flags (Remove, Cascade) are tolerated
+    remove: bool | None = s.boolean(PSEUDO_REMOVE)  # Cosmian: also delete the object's record
+    cascade: bool | None = s.boolean(PSEUDO_CASCADE)  # Cosmian: also destroy linked objects (not acted on)
 
 
 @kmip(REQ)

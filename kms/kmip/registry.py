@@ -13,7 +13,14 @@ from functools import cache
 from kms.kmip.enums import COSMIAN_NAMES, ENUM_FOR_TAG, MASK_FOR_TAG, Operation
 from kms.kmip.errors import invalid_message
 from kms.kmip.tags import Tag
-from kms.kmip.ttlv import PSEUDO_BASE_REQUEST, PSEUDO_BASE_RESPONSE, PSEUDO_OBJECT, PSEUDO_VENDOR_ATTRIBUTES
+from kms.kmip.ttlv import (
+    PSEUDO_BASE_REQUEST,
+    PSEUDO_BASE_RESPONSE,
+    PSEUDO_CASCADE,
+    PSEUDO_OBJECT,
+    PSEUDO_REMOVE,
+    PSEUDO_VENDOR_ATTRIBUTES,
+)
 
 _TAG_BY_NAME: dict[str, int] = {m.name: int(m) for m in Tag}
 _TAG_BY_LOWER: dict[str, int] = {m.name.lower(): int(m) for m in Tag}
@@ -25,6 +32,8 @@ _TAG_ALIASES: dict[str, int] = {
     "IvCounterNonce": Tag.IVCounterNonce,
     "Object": PSEUDO_OBJECT,
     "VendorAttributes": PSEUDO_VENDOR_ATTRIBUTES,
+    "Remove": PSEUDO_REMOVE,
+    "Cascade": PSEUDO_CASCADE,
 }
 for _op in Operation:
     _TAG_ALIASES[_op.name] = PSEUDO_BASE_REQUEST + _op
@@ -34,7 +43,12 @@ for _alias, _op in (("Rekey", Operation.ReKey), ("RekeyKeyPair", Operation.ReKey
     _TAG_ALIASES[_alias] = PSEUDO_BASE_REQUEST + _op
     _TAG_ALIASES[_alias + "Response"] = PSEUDO_BASE_RESPONSE + _op
 
-_PSEUDO_NAMES: dict[int, str] = {PSEUDO_OBJECT: "Object", PSEUDO_VENDOR_ATTRIBUTES: "VendorAttributes"}
+_PSEUDO_NAMES: dict[int, str] = {
+    PSEUDO_OBJECT: "Object",
+    PSEUDO_VENDOR_ATTRIBUTES: "VendorAttributes",
+    PSEUDO_REMOVE: "Remove",
+    PSEUDO_CASCADE: "Cascade",
+}
 for _op in Operation:
     _PSEUDO_NAMES[PSEUDO_BASE_REQUEST + _op] = _op.name
     _PSEUDO_NAMES[PSEUDO_BASE_RESPONSE + _op] = _op.name + "Response"

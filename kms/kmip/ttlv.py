@@ -46,6 +46,12 @@ PSEUDO_BASE_REQUEST = 0x1000000  # + Operation code: bare request payload tagged
 PSEUDO_BASE_RESPONSE = 0x2000000  # + Operation code: bare response payload tagged "<Operation>Response"
 PSEUDO_OBJECT = 0x3000000  # "Object": a managed object whose kind is given by a sibling ObjectType
 PSEUDO_VENDOR_ATTRIBUTES = 0x3000001  # "VendorAttributes": the Cosmian 4.x wrapper of vendor attributes
+PSEUDO_REMOVE = 0x3000002  # "Remove": Cosmian Destroy flag, delete the object's record too
+PSEUDO_CASCADE = 0x3000003  # "Cascade": Cosmian Destroy flag, also destroy linked objects
+
+# DateTime values must be representable as calendar dates (years 1 to 9999) to be emitted in every encoding.
+DATETIME_MIN = -62135596800
+DATETIME_MAX = 253402300799
 
 
 class TTLV:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
 
 from kms.kmip import registry
 from kms.kmip.errors import invalid_message
-from kms.kmip.json_codec import format_datetime, parse_datetime
+from kms.kmip.json_codec import big_from_hex, check_datetime, format_datetime, parse_datetime
 from kms.kmip.ttlv import TTLV, ItemType
 
 MAX_DEPTH = 32
@@ -41,27 +42,43 @@ def from_element(el: ET.Element, depth: int = 0) -> TTLV:
     return TTLV(tag, t, _parse_scalar(tag, name, t, v))
 
 
-def _int(name: str, v: str, base_hex_signed_bits: int | None = None) -> int:
-    try:
-        if v[:2] in ("0x", "0X"):
-            n = int(v[2:], 16)
-            bits = base_hex_signed_bits
-            if bits and len(v) - 2 == bits // 4 and n >= 1 << (bits - 1):
-                n -= 1 << bits
-            return n
-        return int(v)
-    except ValueError:
-        raise invalid_message(f"{name}: bad number {v[:40]!r}") from None
+_DEC = re.compile(r"^-?[0-9]+$")
+_HEXD = re.compile(r"^[0-9A-Fa-f]+$")
+_RANGES = {
+    ItemType.Integer: (-(2**31), 2**31 - 1),
+    ItemType.Enumeration: (0, 2**32 - 1),
+    ItemType.Interval: (0, 2**32 - 1),
+    ItemType.LongInteger: (-(2**63), 2**63 - 1),
+    ItemType.DateTimeExtended: (-(2**63), 2**63 - 1),
+}
+
+
+def _int(name: str, v: str, t: ItemType) -> int:
+    """A decimal or 0x-hex number (hex written full width is two's complement), checked against the type's range."""
+    bits = 32 if t in (ItemType.Integer, ItemType.Enumeration, ItemType.Interval) else 64
+    if v[:2] in ("0x", "0X") and _HEXD.match(v[2:]):
+        n = int(v[2:], 16)
+        signed = t in (ItemType.Integer, ItemType.LongInteger, ItemType.DateTimeExtended)
+        if signed and len(v) - 2 == bits // 4 and n >= 1 << (bits - 1):
+            n -= 1 << bits
+    elif _DEC.match(v):
+        n = int(v)
+    else:
+        raise invalid_message(f"{name}: bad number {v[:40]!r}")
+    low, high = _RANGES[t]
+    if not low <= n <= high:
+        raise invalid_message(f"{name}: {v[:40]} is out of range for {t.name}")
+    return n
 
 
 def _parse_scalar(tag: int, name: str, t: ItemType, v: str) -> object:
     if t is ItemType.Integer:
         if v[:2] in ("0x", "0X") or v.lstrip("-").isdigit():
-            return _int(name, v, 32)
+            return _int(name, v, t)
         return registry.mask_from_names(tag, v, " ")
     if t is ItemType.Enumeration:
         if v[:2] in ("0x", "0X") or v.isdigit():
-            return _int(name, v)
+            return _int(name, v, t)
         return registry.enum_from_name(tag, v)
     if t is ItemType.TextString:
         return v
@@ -78,19 +95,12 @@ def _parse_scalar(tag: int, name: str, t: ItemType, v: str) -> object:
             return False
         raise invalid_message(f"{name}: bad Boolean {v[:40]!r}")
     if t is ItemType.DateTime:
-        return parse_datetime(name, v)
+        return check_datetime(name, parse_datetime(name, v))
     if t is ItemType.LongInteger or t is ItemType.DateTimeExtended:
-        return _int(name, v, 64)
+        return _int(name, v, t)
     if t is ItemType.BigInteger:  # hex, sign-extended, with or without 0x
-        digits = v[2:] if v[:2] in ("0x", "0X") else v
-        try:
-            n = int(digits, 16)
-        except ValueError:
-            raise invalid_message(f"{name}: bad BigInteger hex {v[:40]!r}") from None
-        if digits and int(digits[0], 16) >= 8:
-            n -= 1 << (4 * len(digits))
-        return n
-    return _int(name, v)  # Interval
+        return big_from_hex(name, v[2:] if v[:2] in ("0x", "0X") else v)
+    return _int(name, v, t)  # Interval
 
 
 def to_element(item: TTLV) -> ET.Element:

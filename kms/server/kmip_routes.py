@@ -9,6 +9,7 @@ from flask import Blueprint, Response, current_app, request
 from kms.core.kms import Kms
 from kms.kmip import binary, json_codec, xml_codec
 from kms.kmip.errors import KmipError, invalid_message
+from kms.kmip.json_codec import Dialect
 from kms.kmip.registry import operation_of_pseudo_tag
 from kms.kmip.tags import Tag
 from kms.kmip.ttlv import TTLV
@@ -27,30 +28,31 @@ def _user() -> str:
     return current_app.extensions["kms_config"].default_username
 
 
-def _json_response(item: TTLV) -> Response:
-    return Response(json_codec.dumps(item), status=200, content_type=JSON)
+def _json_response(item: TTLV, dialect: Dialect) -> Response:
+    return Response(json_codec.dumps(item, dialect), status=200, content_type=JSON)
 
 
-def _serve_json(body: bytes) -> Response:
+def _serve_json(body: bytes, dialect: Dialect) -> Response:
     kms = _kms()
     try:
         item = json_codec.loads(body)
     except KmipError as exc:
         return bare_error(exc)
     if item.tag == Tag.RequestMessage:
-        return _json_response(kms.handle_message(item, _user()))
+        return _json_response(kms.handle_message(item, _user()), dialect)
     routed = operation_of_pseudo_tag(item.tag)
     if routed is None or routed[1]:
         return bare_error(invalid_message(f"expected a RequestMessage or an operation, got tag {item.tag:#x}"))
     try:
-        return _json_response(kms.handle_bare(routed[0], item, _user()))
+        return _json_response(kms.handle_bare(routed[0], item, _user()), dialect)
     except KmipError as exc:
         return bare_error(exc)
 
 
 @bp.post("/kmip/2_1")
 def kmip_2_1() -> Response:
-    return _serve_json(request.get_data(cache=False))
+    """Cosmian's endpoint: responses use the spellings the Cosmian clients parse (spec/kmip.md §6)."""
+    return _serve_json(request.get_data(cache=False), Dialect.COSMIAN)
 
 
 @bp.post("/kmip")
@@ -60,7 +62,7 @@ def kmip() -> Response:
     if kind in ("application/octet-stream", "application/x-kmip", ""):
         return _serve_binary(body)
     if kind == JSON:
-        return _serve_json(body)
+        return _serve_json(body, Dialect.OASIS)  # the KMIP JSON profile, OASIS names
     if kind in ("application/xml", "text/xml"):
         return _serve_xml(body)
     return plain(415, f"unsupported Content-Type {kind!r}: use application/json, application/octet-stream or XML")

@@ -27,8 +27,15 @@ class Result:
 Runner = Callable[..., Result]
 
 
-def run_ckms(args: list[str], *, cwd: Path, home: Path, conf: Path | None, env: dict[str, str] | None = None,
-             timeout: float = 120) -> Result:
+def run_ckms(
+    args: list[str],
+    *,
+    cwd: Path,
+    home: Path,
+    conf: Path | None,
+    env: dict[str, str] | None = None,
+    timeout: float = 120,
+) -> Result:
     full_env = {k: v for k, v in os.environ.items() if k not in ("KMS_CLI_CONF", "KMS_CLI_FORMAT")}
     full_env["HOME"] = str(home)
     if conf is not None:

@@ -86,17 +86,16 @@ def test_create_sends_cosmian_create_and_prints_id_and_tags(fake: FakeKms, ckms:
     r = ckms("sym", "keys", "create", "--number-of-bits", "256", "--algorithm", "aes", "--tag", "my-file-key")
     assert r.returncode == 0, r.stderr
     assert r.stdout == (
-        "The symmetric key was successfully generated.\n"
-        "\t  Unique identifier: uid-1\n"
-        "\n"
-        "  Tags:\n"
-        "    - my-file-key\n"
+        "The symmetric key was successfully generated.\n\t  Unique identifier: uid-1\n\n  Tags:\n    - my-file-key\n"
     )
     (req,) = _sent(fake, Operation.Create, CreateRequest)
     a = req.attributes
     assert req.object_type == ObjectType.SymmetricKey
     assert (a.cryptographic_algorithm, a.cryptographic_length, a.cryptographic_usage_mask) == (
-        CryptographicAlgorithm.AES, 256, 0x3C)
+        CryptographicAlgorithm.AES,
+        256,
+        0x3C,
+    )
     assert a.key_format_type == KeyFormatType.TransparentSymmetricKey
     assert a.object_type == ObjectType.SymmetricKey
     assert a.unique_identifier is None
@@ -302,29 +301,55 @@ def test_attributes_get_renders_json(fake: FakeKms, ckms: Runner) -> None:
         object_type=ObjectType.SymmetricKey,
     )
     item = schema.encode(attrs)
-    item.value.append(TTLV.struct(Tag.Attribute, [
-        TTLV(Tag.VendorIdentification, ItemType.TextString, "cosmian"),
-        TTLV(Tag.AttributeName, ItemType.TextString, "tag"),
-        TTLV(Tag.AttributeValue, ItemType.TextString, '["_kk","t1"]'),
-    ]))
-    reply = TTLV.struct(PSEUDO_BASE_RESPONSE + Operation.GetAttributes, [
-        TTLV(Tag.UniqueIdentifier, ItemType.TextString, "uid-5"), item])
+    item.value.append(
+        TTLV.struct(
+            Tag.Attribute,
+            [
+                TTLV(Tag.VendorIdentification, ItemType.TextString, "cosmian"),
+                TTLV(Tag.AttributeName, ItemType.TextString, "tag"),
+                TTLV(Tag.AttributeValue, ItemType.TextString, '["_kk","t1"]'),
+            ],
+        )
+    )
+    reply = TTLV.struct(
+        PSEUDO_BASE_RESPONSE + Operation.GetAttributes, [TTLV(Tag.UniqueIdentifier, ItemType.TextString, "uid-5"), item]
+    )
     fake.handlers[Operation.GetAttributes] = lambda _i: Reply(200, json_codec.dumps(reply).encode())
     r = ckms("attributes", "get", "-i", "uid-5")
     assert r.returncode == 0, r.stderr
     lines = r.stdout.splitlines()
     assert lines[:2] == ["Attributes for uid-5", "\t  Unique identifier: uid-5"]
     shown = json.loads("\n".join(lines[2:]))
-    assert shown == {"ObjectType": "SymmetricKey", "CryptographicAlgorithm": "AES", "CryptographicLength": 256,
-                     "Tag": ["_kk", "t1"]}
+    assert shown == {
+        "ObjectType": "SymmetricKey",
+        "CryptographicAlgorithm": "AES",
+        "CryptographicLength": 256,
+        "Tag": ["_kk", "t1"],
+    }
     r = ckms("attributes", "get", "-t", "t1", "-a", "tag", "-a", "cryptographic-length")
     assert json.loads("\n".join(r.stdout.splitlines()[2:])) == {"Tag": ["_kk", "t1"], "CryptographicLength": 256}
 
 
 def test_attributes_set_one_call_per_attribute(fake: FakeKms, ckms: Runner) -> None:
     fake.handlers[Operation.SetAttribute] = lambda _item: kmip_reply(Operation.SetAttribute, UidResponse("uid-6"))
-    r = ckms("attributes", "set", "-t", "t1", "--activation-date", "1700000000000", "-u", "encrypt", "-u", "decrypt",
-             "-v", "acme", "-n", "color", "--attribute-value", "00ff")
+    r = ckms(
+        "attributes",
+        "set",
+        "-t",
+        "t1",
+        "--activation-date",
+        "1700000000000",
+        "-u",
+        "encrypt",
+        "-u",
+        "decrypt",
+        "-v",
+        "acme",
+        "-n",
+        "color",
+        "--attribute-value",
+        "00ff",
+    )
     assert r.returncode == 0, r.stderr
     assert r.stdout.startswith("Attribute set successfully\n")
     sent = [item for path, item, _ in fake.requests if path == "/kmip/2_1"]

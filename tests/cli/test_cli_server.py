@@ -44,7 +44,7 @@ def _ok(r: Result) -> Result:
 def _uid(stdout: str) -> str:
     lines = [line for line in stdout.splitlines() if line.startswith(ID_LINE)]
     assert len(lines) == 1, stdout
-    return lines[0][len(ID_LINE):]
+    return lines[0][len(ID_LINE) :]
 
 
 def _no_partial_files(directory: Path) -> None:
@@ -217,8 +217,24 @@ def test_attributes_get_set_delete(ckms: Runner) -> None:
     assert attrs["ObjectType"] == "SymmetricKey"
     assert set(attrs["Tag"]) == {"_kk", tag}
 
-    r = _ok(ckms("attributes", "set", "-i", uid, "-u", "encrypt", "-u", "decrypt",
-                 "-v", "acme", "-n", "color", "--attribute-value", "00ff"))
+    r = _ok(
+        ckms(
+            "attributes",
+            "set",
+            "-i",
+            uid,
+            "-u",
+            "encrypt",
+            "-u",
+            "decrypt",
+            "-v",
+            "acme",
+            "-n",
+            "color",
+            "--attribute-value",
+            "00ff",
+        )
+    )
     assert r.stdout.splitlines()[0] == "Attribute set successfully"
     r = _ok(ckms("attributes", "get", "-i", uid, "-a", "CryptographicUsageMask", "-a", "acme:color"))
     assert json.loads("\n".join(r.stdout.splitlines()[2:])) == {"CryptographicUsageMask": 12, "acme:color": "00FF"}
@@ -258,8 +274,9 @@ def test_server_down(ckms_at: Callable[[str], Runner]) -> None:
     assert url in line
 
 
-def test_progress_bar_only_on_a_terminal(ckms: Runner, kms_server: ServerProcess, workdir: Path, home: Path,
-                                         tmp_path: Path) -> None:
+def test_progress_bar_only_on_a_terminal(
+    ckms: Runner, kms_server: ServerProcess, workdir: Path, home: Path, tmp_path: Path
+) -> None:
     tag = _tag()
     _ok(ckms("sym", "keys", "create", "-t", tag))
     (workdir / "big.bin").write_bytes(os.urandom(2 * CHUNK_SIZE + 1))
@@ -269,8 +286,14 @@ def test_progress_bar_only_on_a_terminal(ckms: Runner, kms_server: ServerProcess
     master, slave = pty.openpty()
     env = {k: v for k, v in os.environ.items() if k not in ("KMS_CLI_FORMAT",)}
     env.update(HOME=str(home), KMS_CLI_CONF=str(tmp_path / "kms.json"))
-    proc = subprocess.run([sys.executable, "-m", "ckms", "sym", "decrypt", "-t", tag, "big.enc"], cwd=workdir,
-                          env=env, stdout=subprocess.PIPE, stderr=slave, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "ckms", "sym", "decrypt", "-t", tag, "big.enc"],
+        cwd=workdir,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=slave,
+        timeout=120,
+    )
     os.close(slave)
     chunks = []
     while True:

@@ -51,8 +51,9 @@ def _p12(path: Path, common_name: str, password: bytes) -> x509.Certificate:
 def https_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServerProcess, str]]:
     base = tmp_path_factory.mktemp("tls")
     cert = _p12(base / "server.p12", "kms-test", b"pw")
-    server = ServerProcess(base / "data", "--https-p12-file", str(base / "server.p12"), "--https-p12-password", "pw",
-                           scheme="https")
+    server = ServerProcess(
+        base / "data", "--https-p12-file", str(base / "server.p12"), "--https-p12-password", "pw", scheme="https"
+    )
     server.start()
     yield server, cert.public_bytes(Encoding.PEM).decode()
     server.stop()
@@ -63,15 +64,17 @@ def _run(tmp_path: Path, home: Path, workdir: Path, url: str, *args: str, **conf
     return run_ckms(list(args), cwd=workdir, home=home, conf=cfg)
 
 
-def test_untrusted_certificate_is_refused(https_server: tuple[ServerProcess, str], tmp_path: Path, home: Path,
-                                          workdir: Path) -> None:
+def test_untrusted_certificate_is_refused(
+    https_server: tuple[ServerProcess, str], tmp_path: Path, home: Path, workdir: Path
+) -> None:
     server, _ = https_server
     line = assert_one_error(_run(tmp_path, home, workdir, server.url, "server-version"))
     assert server.url in line and "TLS" in line
 
 
-def test_accept_invalid_certs_flag_and_config(https_server: tuple[ServerProcess, str], tmp_path: Path,
-                                              home: Path, workdir: Path) -> None:
+def test_accept_invalid_certs_flag_and_config(
+    https_server: tuple[ServerProcess, str], tmp_path: Path, home: Path, workdir: Path
+) -> None:
     server, _ = https_server
     r = _run(tmp_path, home, workdir, server.url, "--accept-invalid-certs", "server-version")
     assert r.returncode == 0 and r.stdout.strip() and r.stderr == "", r.stderr
@@ -80,8 +83,7 @@ def test_accept_invalid_certs_flag_and_config(https_server: tuple[ServerProcess,
     assert r.stderr == ""  # no InsecureRequestWarning noise: the user asked for it
 
 
-def test_pinned_certificate(https_server: tuple[ServerProcess, str], tmp_path: Path, home: Path,
-                            workdir: Path) -> None:
+def test_pinned_certificate(https_server: tuple[ServerProcess, str], tmp_path: Path, home: Path, workdir: Path) -> None:
     server, pem = https_server
     r = _run(tmp_path, home, workdir, server.url, "server-version", verified_cert=pem)
     assert r.returncode == 0, r.stderr
@@ -89,16 +91,33 @@ def test_pinned_certificate(https_server: tuple[ServerProcess, str], tmp_path: P
     assert r.returncode == 0, r.stderr
     other = _self_signed("someone-else")[1].public_bytes(Encoding.PEM).decode()
     assert_one_error(_run(tmp_path, home, workdir, server.url, "server-version", verified_cert=other), "TLS")
-    assert_one_error(_run(tmp_path, home, workdir, server.url, "server-version", verified_cert="not a pem"),
-                     "verified_cert")
+    assert_one_error(
+        _run(tmp_path, home, workdir, server.url, "server-version", verified_cert="not a pem"), "verified_cert"
+    )
 
 
 def test_client_pkcs12(https_server: tuple[ServerProcess, str], tmp_path: Path, home: Path, workdir: Path) -> None:
     server, _ = https_server
     _p12(tmp_path / "client.p12", "alice", b"secret")
-    r = _run(tmp_path, home, workdir, server.url, "server-version", accept_invalid_certs=True,
-             ssl_client_pkcs12_path=str(tmp_path / "client.p12"), ssl_client_pkcs12_password="secret")
+    r = _run(
+        tmp_path,
+        home,
+        workdir,
+        server.url,
+        "server-version",
+        accept_invalid_certs=True,
+        ssl_client_pkcs12_path=str(tmp_path / "client.p12"),
+        ssl_client_pkcs12_password="secret",
+    )
     assert r.returncode == 0, r.stderr
-    r = _run(tmp_path, home, workdir, server.url, "server-version", accept_invalid_certs=True,
-             ssl_client_pkcs12_path=str(tmp_path / "client.p12"), ssl_client_pkcs12_password="wrong")
+    r = _run(
+        tmp_path,
+        home,
+        workdir,
+        server.url,
+        "server-version",
+        accept_invalid_certs=True,
+        ssl_client_pkcs12_path=str(tmp_path / "client.p12"),
+        ssl_client_pkcs12_password="wrong",
+    )
     assert_one_error(r, "PKCS#12")

@@ -49,16 +49,20 @@ def test_conf_option_wins_over_env(tmp_path: Path, monkeypatch: pytest.MonkeyPat
 
 def test_fields_are_read(tmp_path: Path) -> None:
     p = tmp_path / "c.json"
-    p.write_text(json.dumps({
-        "kms_server_url": "https://kms:9998",
-        "accept_invalid_certs": True,
-        "kms_access_token": "tok",
-        "ssl_client_pkcs12_path": "/x.p12",
-        "ssl_client_pkcs12_password": "pw",
-        "kms_database_secret": "c2VjcmV0",
-        "oauth2_conf": {"client_id": "x"},
-        "tee_conf": {"verified_cert": "PEM"},
-    }))
+    p.write_text(
+        json.dumps(
+            {
+                "kms_server_url": "https://kms:9998",
+                "accept_invalid_certs": True,
+                "kms_access_token": "tok",
+                "ssl_client_pkcs12_path": "/x.p12",
+                "ssl_client_pkcs12_password": "pw",
+                "kms_database_secret": "c2VjcmV0",
+                "oauth2_conf": {"client_id": "x"},
+                "tee_conf": {"verified_cert": "PEM"},
+            }
+        )
+    )
     cfg = config.load(p)
     assert cfg.accept_invalid_certs is True
     assert cfg.kms_access_token == "tok"
@@ -69,14 +73,27 @@ def test_fields_are_read(tmp_path: Path) -> None:
 
 def test_unknown_fields_survive_a_rewrite(tmp_path: Path) -> None:
     p = tmp_path / "c.json"
-    p.write_text(json.dumps({"kms_server_url": "http://k", "accept_invalid_certs": False,
-                             "jwe_public_key": {"kty": "OKP"}, "future_field": [1, 2]}))
+    p.write_text(
+        json.dumps(
+            {
+                "kms_server_url": "http://k",
+                "accept_invalid_certs": False,
+                "jwe_public_key": {"kty": "OKP"},
+                "future_field": [1, 2],
+            }
+        )
+    )
     cfg = config.load(p)
     cfg.kms_access_token = "new"
     cfg.save()
     data = json.loads(p.read_text())
-    assert data == {"kms_server_url": "http://k", "accept_invalid_certs": False, "kms_access_token": "new",
-                    "jwe_public_key": {"kty": "OKP"}, "future_field": [1, 2]}
+    assert data == {
+        "kms_server_url": "http://k",
+        "accept_invalid_certs": False,
+        "kms_access_token": "new",
+        "jwe_public_key": {"kty": "OKP"},
+        "future_field": [1, 2],
+    }
 
 
 @pytest.mark.parametrize(

@@ -182,9 +182,7 @@ def _compare_response(exp_msg: ET.Element, act_msg: TTLV, ctx: _Ctx, req_items: 
             raise Mismatch(f"item {n}: missing ResponsePayload")
         op = Operation(act.find(Tag.Operation).value)
         req = req_items[n] if n < len(req_items) else None
-        created = any(
-            (o := r.find(Tag.Operation)) is not None and o.value in _CREATING for r in req_items[:n]
-        )
+        created = any((o := r.find(Tag.Operation)) is not None and o.value in _CREATING for r in req_items[:n])
         placeholder = None
         for prev in act_items[:n]:
             pp = prev.find(Tag.ResponsePayload)
@@ -264,17 +262,23 @@ def _transport(name: str) -> str:
 
 def _send(session: requests.Session, url: str, kind: str, item: TTLV) -> TTLV:
     if kind == "json":
-        r = session.post(url + "/kmip", data=json_codec.dumps(item, Dialect.OASIS),
-                         headers={"Content-Type": "application/json"}, timeout=60)
+        r = session.post(
+            url + "/kmip",
+            data=json_codec.dumps(item, Dialect.OASIS),
+            headers={"Content-Type": "application/json"},
+            timeout=60,
+        )
         r.raise_for_status()
         return json_codec.loads(r.content)
     if kind == "xml":
-        r = session.post(url + "/kmip", data=xml_codec.dumps(item).encode(),
-                         headers={"Content-Type": "application/xml"}, timeout=60)
+        r = session.post(
+            url + "/kmip", data=xml_codec.dumps(item).encode(), headers={"Content-Type": "application/xml"}, timeout=60
+        )
         r.raise_for_status()
         return xml_codec.loads(r.content)
-    r = session.post(url + "/kmip", data=binary.encode(item),
-                     headers={"Content-Type": "application/octet-stream"}, timeout=60)
+    r = session.post(
+        url + "/kmip", data=binary.encode(item), headers={"Content-Type": "application/octet-stream"}, timeout=60
+    )
     r.raise_for_status()
     return binary.decode(r.content)
 

@@ -29,8 +29,15 @@ def kms_server_command() -> list[str]:
 class ServerProcess:
     """A kms-server subprocess; `start()` returns once `workers` workers have logged that they are ready."""
 
-    def __init__(self, data_dir: Path, *extra_args: str, port: int | None = None, workers: int = 1,
-                 env: dict[str, str] | None = None, scheme: str = "http") -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        *extra_args: str,
+        port: int | None = None,
+        workers: int = 1,
+        env: dict[str, str] | None = None,
+        scheme: str = "http",
+    ) -> None:
         self.data_dir = Path(data_dir)
         self.port = port or free_port()
         self.workers = workers
@@ -49,11 +56,16 @@ class ServerProcess:
     def start(self, timeout: float = 60.0) -> ServerProcess:
         cmd = [
             *kms_server_command(),
-            "--database-type", "sqlite",
-            "--sqlite-path", str(self.data_dir),
-            "--hostname", "127.0.0.1",
-            "--port", str(self.port),
-            "--workers", str(self.workers),
+            "--database-type",
+            "sqlite",
+            "--sqlite-path",
+            str(self.data_dir),
+            "--hostname",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--workers",
+            str(self.workers),
             *self.extra_args,
         ]
         env = dict(os.environ)

@@ -38,7 +38,11 @@ def run(kms: Kms, req: DestroyRequest, ctx: RequestContext) -> UidResponse:
     mo.obj = strip_material(obj)
     a.state = State.DestroyedCompromised if state == State.Compromised else State.Destroyed
     a.destroy_date = ctx.now
-    kms.save(ctx, mo)
+    if req.remove:
+        ctx.session.delete(mo.uid)  # Cosmian "remove": the record goes too
+        ctx.touched.add(mo.uid)
+    else:
+        kms.save(ctx, mo)
     kms.cache.forget(mo.uid)
     ctx.scrub = True
     return UidResponse(unique_identifier=mo.uid)
