@@ -1,0 +1,1 @@
+"""Benchmarks of the KMS server (plain scripts, not tests): see bench/README.md."""
