@@ -87,6 +87,11 @@ def new_managed_object(
     if extra_tags:
         tags |= extra_tags
     uid = a.unique_identifier or kms.new_uid()  # type: ignore[attr-defined]
+    if uid.startswith("[") or not uid.strip() or len(uid) > 128:
+        raise KmipError(
+            ResultReason.InvalidField,
+            "a unique identifier must be 1-128 characters and may not start with '[' (that names tags)",
+        )
     if a.object_type is not None and a.object_type != object_type:
         raise KmipError(
             ResultReason.InvalidField,

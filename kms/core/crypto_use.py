@@ -5,11 +5,17 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
+from kms.core.context import RequestContext
+from kms.core.managed import ManagedObject
 from kms.crypto.errors import BadParameters, CryptoError, MissingIV
 from kms.kmip.attributes import CryptographicParameters
-from kms.kmip.enums import ResultReason
+from kms.kmip.enums import ObjectType, ResultReason
 from kms.kmip.errors import KmipError
+
+if TYPE_CHECKING:
+    from kms.core.kms import Kms
 
 
 def merged_parameters(
@@ -38,3 +44,18 @@ def crypto_errors() -> Iterator[None]:
         raise KmipError(ResultReason.InvalidMessage, f"missing-iv: {exc}") from None
     except BadParameters as exc:
         raise KmipError(ResultReason.GeneralFailure, str(exc)) from None
+
+
+def check_symmetric(mo: ManagedObject) -> None:
+    """Symmetric operations take symmetric keys only (a SecretData is a secret, not a cipher key)."""
+    if mo.object_type != ObjectType.SymmetricKey:
+        raise KmipError(
+            ResultReason.InvalidObjectType,
+            f"object {mo.uid} is a {mo.object_type.name}; this operation needs a SymmetricKey",
+        )
+
+
+def check_stream_key(kms: Kms, ctx: RequestContext, stream_uid: str, named: str | None) -> None:
+    """A continuation may name its key, but only the key the stream was started with."""
+    if named is not None and kms.resolve_uid(ctx, named) != stream_uid:
+        raise KmipError(ResultReason.InvalidCorrelationValue, "this correlation value belongs to another object")

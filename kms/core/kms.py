@@ -30,7 +30,7 @@ from kms.kmip.messages import RequestMessage, ResponseBatchItem, ResponseHeader,
 from kms.kmip.payloads import PAYLOADS, ProtocolVersion
 from kms.kmip.tags import Tag
 from kms.kmip.ttlv import PSEUDO_BASE_RESPONSE, TTLV, ItemType
-from kms.store.base import DuplicateError, ObjectStore, Query, StoreError, TransientStoreError
+from kms.store.base import DuplicateError, ObjectStore, Query, ReadOnlySession, StoreError, TransientStoreError
 
 log = logging.getLogger("kms.core")
 
@@ -79,21 +79,24 @@ class Kms:
         if handler is None:
             raise KmipError(ResultReason.OperationNotSupported, f"operation {operation.name} is not supported")
         req = schema.decode(PAYLOADS[operation][0], payload)
-        for attempt in range(RETRIES):
+        write = handler[1]
+        failures = 0
+        while True:
             try:
-                return self._bare_attempt(operation, handler, req, user)
+                return self._bare_attempt(operation, handler[0], write, req, user)
+            except ReadOnlySession:
+                write = True  # the operation turned out to write: run it again holding the write lock
             except TransientStoreError as exc:
-                if attempt == RETRIES - 1:
+                failures += 1
+                if failures == RETRIES:
                     raise _store_failure(exc) from exc
             except StoreError as exc:
                 raise _store_failure(exc) from exc
-        raise AssertionError("unreachable")
 
-    def _bare_attempt(self, operation: Operation, handler: tuple[Callable, bool], req: object, user: str) -> TTLV:
-        run, writes = handler
+    def _bare_attempt(self, operation: Operation, run: Callable, write: bool, req: object, user: str) -> TTLV:
         failure: KmipError | None = None
         try:
-            with self.store.session(write=writes) as session:
+            with self.store.session(write=write) as session:
                 ctx = RequestContext(
                     user=user, session=session, now=int(self.clock()), activate_on_create=True, cosmian_dialect=True
                 )
@@ -121,39 +124,34 @@ class Kms:
         if version not in SUPPORTED_VERSIONS:
             unsupported = KmipError(ResultReason.UnsupportedProtocolVersion, f"protocol version {version} unsupported")
             return self._message_failure(now, (2, 1), unsupported)
-        for attempt in range(RETRIES):
+        write = any(self._writes(bi.operation) for bi in req.batch_item)
+        failures = 0
+        while True:
             try:
-                results = self._message_attempt(req, user, now, version)
+                results = self._message_attempt(req, user, now, version, write)
                 break
+            except ReadOnlySession:
+                write = True  # some item turned out to write: run the batch again holding the write lock
             except TransientStoreError as exc:
-                if attempt == RETRIES - 1:
+                failures += 1
+                if failures == RETRIES:
                     return self._message_failure(now, version, _store_failure(exc))
             except StoreError as exc:
                 return self._message_failure(now, version, _store_failure(exc))
-        response = self._response(now, version, header.client_correlation_value, results)
-        limit = header.maximum_response_size
-        size = binary.encoded_length(response) if limit is not None else 0
-        if limit is not None and size > limit:
-            for r in results:
-                r.result_status = ResultStatus.OperationFailed
-                r.result_reason = ResultReason.ResponseTooLarge
-                r.result_message = f"the response ({size} bytes) exceeds MaximumResponseSize ({limit})"
-                r.response_payload = None
-            response = self._response(now, version, header.client_correlation_value, results)
-        return response
+        return self._response(now, version, header.client_correlation_value, results)
 
     # ------------------------------------------------------------------------------------------ internals
 
     def _message_attempt(
-        self, req: RequestMessage, user: str, now: int, version: tuple[int, int]
+        self, req: RequestMessage, user: str, now: int, version: tuple[int, int], write: bool
     ) -> list[ResponseBatchItem]:
         items = req.batch_item
         option = req.request_header.batch_error_continuation_option or BatchErrorContinuationOption.Stop
-        writes = any(self._writes(bi.operation) for bi in items)
         results: list[ResponseBatchItem] = []
         undo = False
+        header = req.request_header
         try:
-            with self.store.session(write=writes) as session:
+            with self.store.session(write=write) as session:
                 ctx = RequestContext(user=user, session=session, now=now, protocol_version=version)
                 multi = len(items) > 1
                 for bi in items:
@@ -167,6 +165,17 @@ class Kms:
                             if not multi:
                                 raise _Rollback()
                             break
+                limit = header.maximum_response_size
+                if limit is not None:
+                    size = binary.encoded_length(self._response(now, version, header.client_correlation_value, results))
+                    if size > limit:
+                        # The client cannot receive the results, so nothing the batch did may stay.
+                        for r in results:
+                            r.result_status = ResultStatus.OperationFailed
+                            r.result_reason = ResultReason.ResponseTooLarge
+                            r.result_message = f"the response ({size} bytes) exceeds MaximumResponseSize ({limit})"
+                            r.response_payload = None
+                        raise _Rollback()
         except _Rollback:
             if undo:
                 for r in results[:-1]:

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import Enum
 from typing import Any
 
 from kms.kmip import registry
-from kms.kmip.enums import Operation
+from kms.kmip.enums import ObjectType, Operation
 from kms.kmip.errors import invalid_message
 from kms.kmip.tags import Tag
 from kms.kmip.ttlv import DATETIME_MAX, DATETIME_MIN, PSEUDO_BASE_RESPONSE, PSEUDO_OBJECT, TTLV, ItemType
@@ -36,6 +36,17 @@ class Dialect(Enum):
 
 # Responses whose managed object the Cosmian clients read under the tag "Object".
 _OBJECT_PARENTS = {PSEUDO_BASE_RESPONSE + Operation.Get, PSEUDO_BASE_RESPONSE + Operation.Export}
+_OBJECT_TAG_BY_TYPE = {
+    ObjectType.Certificate: Tag.Certificate,
+    ObjectType.SymmetricKey: Tag.SymmetricKey,
+    ObjectType.PublicKey: Tag.PublicKey,
+    ObjectType.PrivateKey: Tag.PrivateKey,
+    ObjectType.SplitKey: Tag.SplitKey,
+    ObjectType.SecretData: Tag.SecretData,
+    ObjectType.OpaqueObject: Tag.OpaqueObject,
+    ObjectType.PGPKey: Tag.PGPKey,
+    ObjectType.CertificateRequest: Tag.CertificateRequest,
+}
 _OBJECT_TAGS = {
     Tag.Certificate,
     Tag.SymmetricKey,
@@ -52,14 +63,18 @@ _OBJECT_TAGS = {
 # --------------------------------------------------------------------------------------------------- parsing
 
 
-def loads(text: str | bytes) -> TTLV:
+def parse_json(text: str | bytes) -> Any:
+    """The JSON document, or InvalidMessage (what the server answers when the body is not JSON at all)."""
     try:
-        obj = json.loads(text)
+        return json.loads(text)
     except (ValueError, UnicodeDecodeError) as exc:
         raise invalid_message(f"malformed JSON: {exc}") from None
     except RecursionError:
         raise invalid_message("malformed JSON: nested too deeply") from None
-    return from_json(obj)
+
+
+def loads(text: str | bytes) -> TTLV:
+    return from_json(parse_json(text))
 
 
 def from_json(obj: Any, depth: int = 0) -> TTLV:
@@ -125,6 +140,11 @@ def _parse_scalar(tag: int, name: str, t: ItemType, v: Any) -> Any:
     if t is ItemType.TextString:
         if not isinstance(v, str):
             raise invalid_message(f"{name}: TextString must be a JSON string")
+        if not v.isascii():
+            try:
+                v.encode("utf-8")
+            except UnicodeEncodeError:
+                raise invalid_message(f"{name}: TextString is not valid Unicode (lone surrogate)") from None
         return v
     if t is ItemType.ByteString:
         if not isinstance(v, str):
@@ -202,25 +222,53 @@ def parse_datetime(name: str, v: Any) -> int:
     return check_datetime(name, _ranged(name, v, _I64, "DateTime"))
 
 
+def restore_object_tags(item: TTLV) -> TTLV:
+    """Give each Cosmian "Object" back its KMIP tag, from the ObjectType next to it (in place; returns item).
+
+    The Cosmian dialect names the managed object of Get/Export responses "Object", which has no tag number;
+    this makes such a tree encodable in binary again.
+    """
+    if item.type is not ItemType.Structure:
+        return item
+    children = item.value
+    object_type = next((c.value for c in children if c.tag == Tag.ObjectType), None)
+    for child in children:
+        if child.tag == PSEUDO_OBJECT and object_type is not None:
+            child.tag = _OBJECT_TAG_BY_TYPE.get(object_type, PSEUDO_OBJECT)
+        restore_object_tags(child)
+    return item
+
+
 # -------------------------------------------------------------------------------------------------- emitting
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 def format_datetime(seconds: int) -> str:
-    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """RFC 3339 UTC, whole seconds; the year is always four digits (strftime %Y does not pad years < 1000)."""
+    dt = _EPOCH + timedelta(seconds=seconds)
+    return f"{dt.year:04d}-{dt.month:02d}-{dt.day:02d}T{dt.hour:02d}:{dt.minute:02d}:{dt.second:02d}Z"
 
 
 def dumps(item: TTLV, dialect: Dialect = Dialect.COSMIAN) -> str:
     return json.dumps(to_json(item, dialect), separators=(",", ":"))
 
 
-def to_json(item: TTLV, dialect: Dialect = Dialect.COSMIAN, holds_object: bool = False) -> dict[str, Any]:
-    """JSON form of `item`; `holds_object` is set by the parent when it is a Get/Export response payload."""
+def to_json(
+    item: TTLV, dialect: Dialect = Dialect.COSMIAN, holds_object: bool = False, in_holder: bool = False
+) -> dict[str, Any]:
+    """JSON form of `item`.
+
+    In the Cosmian dialect the managed object of a Get/Export response is tagged "Object": `holds_object` says
+    `item` is such a response payload (its object child gets renamed), `in_holder` that `item` is its child.
+    """
     tag = item.tag
     t = item.type
     if dialect is Dialect.COSMIAN:
         if tag == Tag.IVCounterNonce:
             name = "IvCounterNonce"
-        elif holds_object and tag in _OBJECT_TAGS:
+        elif in_holder and tag in _OBJECT_TAGS:
             name = "Object"
         else:
             name = registry.tag_name(tag)
@@ -232,13 +280,13 @@ def to_json(item: TTLV, dialect: Dialect = Dialect.COSMIAN, holds_object: bool =
     if t is ItemType.Structure:
         children = v or ()
         if dialect is Dialect.COSMIAN:
-            holder = tag in _OBJECT_PARENTS
+            holder = holds_object or tag in _OBJECT_PARENTS
             if tag == Tag.BatchItem:
                 op = next((c.value for c in children if c.tag == Tag.Operation), None)
-                holder = op in (Operation.Get, Operation.Export)
-                value: Any = [to_json(c, dialect, holder and c.tag == Tag.ResponsePayload) for c in children]
+                get_like = op in (Operation.Get, Operation.Export)
+                value: Any = [to_json(c, dialect, get_like and c.tag == Tag.ResponsePayload) for c in children]
             else:
-                value = [to_json(c, dialect, holder) for c in children]
+                value = [to_json(c, dialect, False, holder) for c in children]
         else:
             value = [to_json(c, dialect) for c in children]
     elif t is ItemType.Integer or t is ItemType.Interval:

@@ -7,7 +7,7 @@ import logging
 from flask import Blueprint, Response, current_app, request
 
 from kms.core.kms import Kms
-from kms.kmip import binary, json_codec, xml_codec
+from kms.kmip import binary, json_codec, registry, xml_codec
 from kms.kmip.errors import KmipError, invalid_message
 from kms.kmip.json_codec import Dialect
 from kms.kmip.registry import operation_of_pseudo_tag
@@ -35,14 +35,22 @@ def _json_response(item: TTLV, dialect: Dialect) -> Response:
 def _serve_json(body: bytes, dialect: Dialect) -> Response:
     kms = _kms()
     try:
-        item = json_codec.loads(body)
+        obj = json_codec.parse_json(body)
     except KmipError as exc:
         return bare_error(exc)
+    is_message = isinstance(obj, dict) and obj.get("tag") == "RequestMessage"
+    try:
+        item = json_codec.from_json(obj)
+    except KmipError as exc:
+        # A RequestMessage always gets a ResponseMessage, even when part of it cannot be understood.
+        return _json_response(kms.failure_message(exc), dialect) if is_message else bare_error(exc)
     if item.tag == Tag.RequestMessage:
         return _json_response(kms.handle_message(item, _user()), dialect)
     routed = operation_of_pseudo_tag(item.tag)
     if routed is None or routed[1]:
-        return bare_error(invalid_message(f"expected a RequestMessage or an operation, got tag {item.tag:#x}"))
+        return bare_error(
+            invalid_message(f"expected a RequestMessage or an operation, got {registry.tag_name(item.tag)}")
+        )
     try:
         return _json_response(kms.handle_bare(routed[0], item, _user()), dialect)
     except KmipError as exc:

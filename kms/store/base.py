@@ -59,8 +59,20 @@ class Query:
     uids: Sequence[str] | None = None
 
 
+class ReadOnlySession(Exception):
+    """A write was attempted in a read transaction: the caller re-runs the request in a write transaction.
+
+    Most reads never write, so they run without the write lock; the few that do (first Get clears Fresh,
+    usage-limited keys count their uses) are re-run once with it, instead of upgrading a read transaction,
+    which SQLite refuses under concurrency.
+    """
+
+
 class Session(abc.ABC):
-    """Operations within one transaction."""
+    """Operations within one transaction. `writable` is False in read transactions: insert/update/delete raise
+    ReadOnlySession there."""
+
+    writable: bool = True
 
     @abc.abstractmethod
     def get(self, uid: str) -> StoredObject | None: ...

@@ -44,6 +44,7 @@ from kms.store.base import (
     DuplicateError,
     ObjectStore,
     Query,
+    ReadOnlySession,
     Session,
     StoredObject,
     StoreError,
@@ -155,7 +156,7 @@ class SqlStore(ObjectStore):
         self.engine: Engine = create_engine(url, **kwargs)
         if self.is_sqlite:
             event.listen(self.engine, "connect", _sqlite_on_connect)
-        self._seq_lock = threading.Lock()
+        self._write_lock = threading.Lock()
         try:
             if clear:
                 metadata.drop_all(self.engine)
@@ -182,22 +183,31 @@ class SqlStore(ObjectStore):
         try:
             with self.engine.connect() as conn:
                 if self.is_sqlite:
-                    # Transaction control straight on the driver connection: the hot path of every request.
-                    raw = conn.connection.driver_connection
-                    raw.execute("BEGIN IMMEDIATE" if write else "BEGIN")  # type: ignore[union-attr]
-                    ok = False
-                    try:
-                        yield _SqlSession(conn, self)
-                        ok = True
-                    finally:
-                        raw.execute("COMMIT" if ok else "ROLLBACK")  # type: ignore[union-attr]
+                    if write:
+                        # Writers of this process queue here in order; SQLite's own busy handler (sleep and
+                        # retry) then only arbitrates between processes, so latency stays fair under load.
+                        with self._write_lock:
+                            yield from self._sqlite_transaction(conn, write)
+                    else:
+                        yield from self._sqlite_transaction(conn, write)
                 else:
                     with conn.begin():
-                        yield _SqlSession(conn, self)
+                        yield _SqlSession(conn, self, write)
         except OperationalError as exc:
             raise _classify(exc.orig) from exc
         except sqlite3.OperationalError as exc:
             raise _classify(exc) from exc
+
+    def _sqlite_transaction(self, conn: Connection, write: bool) -> Iterator[Session]:
+        # Transaction control straight on the driver connection: the hot path of every request.
+        raw = conn.connection.driver_connection
+        raw.execute("BEGIN IMMEDIATE" if write else "BEGIN")  # type: ignore[union-attr]
+        ok = False
+        try:
+            yield _SqlSession(conn, self, write)
+            ok = True
+        finally:
+            raw.execute("COMMIT" if ok else "ROLLBACK")  # type: ignore[union-attr]
 
     def scrub(self) -> None:
         if self.is_sqlite:
@@ -263,9 +273,14 @@ def _values(obj: StoredObject) -> dict:
 
 
 class _SqlSession(Session):
-    def __init__(self, conn: Connection, store: SqlStore) -> None:
+    def __init__(self, conn: Connection, store: SqlStore, writable: bool) -> None:
         self.conn = conn
         self.store = store
+        self.writable = writable
+
+    def _writing(self) -> None:
+        if not self.writable:
+            raise ReadOnlySession()
 
     def get(self, uid: str) -> StoredObject | None:
         row = self.conn.execute(_GET, {"uid": uid}).first()
@@ -289,6 +304,7 @@ class _SqlSession(Session):
         return int(self.conn.execute(_NEXT_SEQ).scalar_one()) + 1
 
     def insert(self, obj: StoredObject) -> None:
+        self._writing()
         try:
             self.conn.execute(_INSERT, {"id": obj.uid, "seq": self._next_seq(), **_values(obj)})
         except IntegrityError:
@@ -302,6 +318,7 @@ class _SqlSession(Session):
             self.conn.execute(insert(names), [{"id": obj.uid, "name": n} for n in obj.names])
 
     def update(self, obj: StoredObject, expected_version: int) -> None:
+        self._writing()
         result = self.conn.execute(_UPDATE, {"b_id": obj.uid, "b_expected": expected_version, **_values(obj)})
         if result.rowcount != 1:
             raise ConflictError(f"object {obj.uid!r} was changed concurrently")
@@ -310,6 +327,7 @@ class _SqlSession(Session):
         self._write_index(obj)
 
     def delete(self, uid: str) -> None:
+        self._writing()
         self.conn.execute(delete(objects).where(objects.c.id == uid))
         self.conn.execute(delete(tags).where(tags.c.id == uid))
         self.conn.execute(delete(names).where(names.c.id == uid))

@@ -86,7 +86,8 @@ def test_oasis_case_round_trips(vectors: Path, case: str) -> None:
         assert binary.encoded_length(item) == len(data), where
 
         for dialect in (Dialect.OASIS, Dialect.COSMIAN):
-            assert json_codec.loads(json_codec.dumps(item, dialect)) == item, (where, dialect)
+            again = json_codec.restore_object_tags(json_codec.loads(json_codec.dumps(item, dialect)))
+            assert again == item, (where, dialect)
 
         assert xml_codec.loads(xml_codec.dumps(item)) == item, where
 

@@ -340,12 +340,6 @@ def test_init_and_final_in_one_call_is_a_one_shot(kmip: Kmip, key: str) -> None:
     assert AESGCM(_key_material(kmip, key)).decrypt(iv, sealed, None) == PLAINTEXT
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="BUG: a stream continuation naming another key (UniqueIdentifier B, CorrelationValue of a stream on "
-    "key A) is accepted and silently processed with key A",
-)
 def test_continuation_naming_another_key_is_refused(kmip: Kmip, key: str) -> None:
     other = kmip.create_bare(unique_tag("stream"))
     first = kmip.call(

@@ -54,6 +54,9 @@ class ServerProcess:
         return f"{self.scheme}://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 60.0) -> ServerProcess:
+        # Fresh readiness signals: a restart must not consume permits left by the previous process.
+        self._ready = threading.Semaphore(0)
+        self._exited = threading.Event()
         cmd = [
             *kms_server_command(),
             "--database-type",
@@ -73,7 +76,7 @@ class ServerProcess:
         if self.env:
             env.update(self.env)
         self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
-        threading.Thread(target=self._pump, daemon=True).start()
+        threading.Thread(target=self._pump, args=(self.proc, self._ready, self._exited), daemon=True).start()
         for _ in range(self.workers):
             if not self._ready.acquire(timeout=timeout):
                 self.stop()
@@ -82,15 +85,15 @@ class ServerProcess:
                 raise RuntimeError("kms-server exited:\n" + "\n".join(self.log[-40:]))
         return self
 
-    def _pump(self) -> None:
-        assert self.proc is not None and self.proc.stderr is not None
-        for line in self.proc.stderr:
+    def _pump(self, proc: subprocess.Popen[str], ready: threading.Semaphore, exited: threading.Event) -> None:
+        assert proc.stderr is not None
+        for line in proc.stderr:
             self.log.append(line.rstrip())
             if READY_MARK in line and line.rstrip().endswith(READY_SUFFIX):
-                self._ready.release()
-        self._exited.set()
+                ready.release()
+        exited.set()
         for _ in range(self.workers):  # wake a waiter if the process died before becoming ready
-            self._ready.release()
+            ready.release()
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:

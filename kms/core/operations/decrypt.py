@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from kms.core.context import RequestContext
-from kms.core.crypto_use import crypto_errors, merged_parameters
+from kms.core.crypto_use import check_stream_key, check_symmetric, crypto_errors, merged_parameters
 from kms.core.lifecycle import check_process, check_usage
 from kms.core.material import key_bytes
 from kms.crypto import symmetric
@@ -23,6 +23,7 @@ def run(kms: Kms, req: DecryptRequest, ctx: RequestContext) -> DecryptResponse:
     if req.correlation_value is not None:
         return _continue(kms, req, ctx)
     mo = kms.load(ctx, req.unique_identifier, include_destroyed=False)
+    check_symmetric(mo)
     check_process(mo.attributes, ctx.now, mo.uid)
     check_usage(mo.attributes, CryptographicUsageMask.Decrypt, mo.uid)
     key = key_bytes(mo.obj, mo.uid)
@@ -50,6 +51,7 @@ def run(kms: Kms, req: DecryptRequest, ctx: RequestContext) -> DecryptResponse:
 
 def _continue(kms: Kms, req: DecryptRequest, ctx: RequestContext) -> DecryptResponse:
     stream = kms.streams.get(req.correlation_value, Operation.Decrypt, ctx.user)  # type: ignore[arg-type]
+    check_stream_key(kms, ctx, stream.uid, req.unique_identifier)
     mo = kms.load(ctx, stream.uid, include_destroyed=False)
     try:
         check_process(mo.attributes, ctx.now, mo.uid)

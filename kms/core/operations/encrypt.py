@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from kms.core.context import RequestContext
-from kms.core.crypto_use import crypto_errors, merged_parameters
+from kms.core.crypto_use import check_stream_key, check_symmetric, crypto_errors, merged_parameters
 from kms.core.lifecycle import check_protect, check_usage, usage_amount
 from kms.core.material import key_bytes
 from kms.crypto import symmetric
@@ -27,6 +27,7 @@ def run(kms: Kms, req: EncryptRequest, ctx: RequestContext) -> EncryptResponse:
     if req.correlation_value is not None:
         return _continue(kms, req, ctx)
     mo = kms.load(ctx, req.unique_identifier, include_destroyed=False)
+    check_symmetric(mo)
     check_protect(mo.attributes, ctx.now, mo.uid)
     check_usage(mo.attributes, CryptographicUsageMask.Encrypt, mo.uid)
     key = key_bytes(mo.obj, mo.uid)
@@ -45,20 +46,22 @@ def run(kms: Kms, req: EncryptRequest, ctx: RequestContext) -> EncryptResponse:
             return EncryptResponse(
                 unique_identifier=mo.uid,
                 data=out,
-                iv_counter_nonce=iv if req.iv_counter_nonce is None else None,
+                iv_counter_nonce=iv if not req.iv_counter_nonce else None,
                 correlation_value=token,
             )
         result = symmetric.encrypt(key, algorithm, params, data, req.iv_counter_nonce, aad)
+    # The nonce goes back whenever the server chose it (no nonce, or an empty one, in the request).
     return EncryptResponse(
         unique_identifier=mo.uid,
         data=result.data,
-        iv_counter_nonce=result.iv if req.iv_counter_nonce is None else None,
+        iv_counter_nonce=result.iv if not req.iv_counter_nonce else None,
         authenticated_encryption_tag=result.tag,
     )
 
 
 def _continue(kms: Kms, req: EncryptRequest, ctx: RequestContext) -> EncryptResponse:
     stream = kms.streams.get(req.correlation_value, Operation.Encrypt, ctx.user)  # type: ignore[arg-type]
+    check_stream_key(kms, ctx, stream.uid, req.unique_identifier)
     mo = kms.load(ctx, stream.uid, include_destroyed=False)  # the key may have been revoked meanwhile
     try:
         check_protect(mo.attributes, ctx.now, mo.uid)

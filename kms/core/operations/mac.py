@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from kms.core.context import RequestContext
-from kms.core.crypto_use import crypto_errors, merged_parameters
+from kms.core.crypto_use import check_symmetric, crypto_errors, merged_parameters
 from kms.core.lifecycle import check_protect, check_usage, usage_amount
 from kms.core.material import key_bytes
 from kms.crypto import mac as maclib
@@ -34,6 +34,7 @@ def run(kms: Kms, req: MACRequest, ctx: RequestContext) -> MACResponse:
         kms.streams.close(req.correlation_value)
         return MACResponse(unique_identifier=stream.uid, mac_data=tag)
     mo = kms.load(ctx, req.unique_identifier, include_destroyed=False)
+    check_symmetric(mo)
     check_protect(mo.attributes, ctx.now, mo.uid)
     check_usage(mo.attributes, CryptographicUsageMask.MACGenerate, mo.uid)
     key = key_bytes(mo.obj, mo.uid)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from kms.core.context import RequestContext
-from kms.core.crypto_use import crypto_errors, merged_parameters
+from kms.core.crypto_use import check_symmetric, crypto_errors, merged_parameters
 from kms.core.lifecycle import check_process, check_usage
 from kms.core.material import key_bytes
 from kms.crypto import mac as maclib
@@ -43,6 +43,7 @@ def run(kms: Kms, req: MACVerifyRequest, ctx: RequestContext) -> MACVerifyRespon
                 kms.streams.close(req.correlation_value)
         return MACVerifyResponse(unique_identifier=stream.uid, validity_indicator=_validity(ok))
     mo = kms.load(ctx, req.unique_identifier, include_destroyed=False)
+    check_symmetric(mo)
     check_process(mo.attributes, ctx.now, mo.uid)
     check_usage(mo.attributes, CryptographicUsageMask.MACVerify, mo.uid)
     key = key_bytes(mo.obj, mo.uid)
