@@ -401,7 +401,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--workers", type=_int_list, default=[1, 2], help="server worker processes, one server per value (default 1,2)"
     )
-    parser.add_argument("--threads", type=int, default=8, help="threads per server worker (default 8)")
+    parser.add_argument("--threads", type=int, default=4, help="threads per server worker (default 4, as the server)")
     parser.add_argument(
         "--ops",
         type=_op_list,

@@ -40,7 +40,7 @@ class ServerConfig:
     force_default_username: bool = False
     vendor_identification: str = "cosmian"
     workers: int = 1
-    threads: int = 8
+    threads: int = 4
     max_request_bytes: int = 64 * 1024 * 1024
     cache_capacity: int = 10_000
     quiet: bool = False
@@ -72,7 +72,7 @@ _OPTIONS: tuple[_Option, ...] = (
     _Option("force_default_username", bool, "map every request to the default user", ("auth",)),
     _Option("vendor_identification", str, "vendor identification of vendor attributes (default cosmian)", ()),
     _Option("workers", int, "server processes (default 1)", ("http",)),
-    _Option("threads", int, "threads per process (default 8)", ("http",)),
+    _Option("threads", int, "threads per process (default 4)", ("http",)),
     _Option("max_request_bytes", int, "largest accepted request body in bytes (default 64 MiB)", ("http",)),
     _Option("cache_capacity", int, "decoded objects kept in memory per process (default 10000)", ()),
     _Option("quiet", bool, "log only warnings and errors", ()),

@@ -3,8 +3,9 @@
 Parsing accepts every form either side writes (any key order, optional Structure type, hex tags, mask names
 joined by '|', hex Booleans and DateTimes, both enum spellings, `IvCounterNonce`). Emitting writes
 `tag`, `type`, `value` in that order with OASIS names, upper-case hex ByteStrings and whole-second UTC times.
-The Cosmian dialect differs only where its clients insist (see spec/kmip.md §6): the managed object in Get and
-Export responses sits under the tag "Object", and the nonce is spelt "IvCounterNonce".
+The Cosmian dialect differs where its clients insist (see spec/kmip.md §6): the managed object in Get and Export
+responses sits under the tag "Object", the nonce is spelt "IvCounterNonce", and enumeration values use the
+spellings their parser matches exactly (SHA256, PKCS1, Item_Not_Found; table COSMIAN_NAMES in kms.kmip.enums).
 """
 
 from __future__ import annotations
