@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from flask import Blueprint, Response, current_app, request
 
@@ -76,25 +77,22 @@ def kmip() -> Response:
     return plain(415, f"unsupported Content-Type {kind!r}: use application/json, application/octet-stream or XML")
 
 
-def _serve_binary(body: bytes) -> Response:
+def _serve_message(body: bytes, loads: Callable[[bytes], TTLV], dumps: Callable[[TTLV], bytes], kind: str) -> Response:
+    """A RequestMessage in binary or XML: always answered with a ResponseMessage in the same encoding."""
     kms = _kms()
     try:
-        item = binary.decode(body)
+        item = loads(body)
         if item.tag != Tag.RequestMessage:
             raise invalid_message("the body must be a RequestMessage")
         out = kms.handle_message(item, _user())
     except KmipError as exc:
         out = kms.failure_message(exc)
-    return Response(binary.encode(out), status=200, content_type="application/octet-stream")
+    return Response(dumps(out), status=200, content_type=kind)
+
+
+def _serve_binary(body: bytes) -> Response:
+    return _serve_message(body, binary.decode, binary.encode, "application/octet-stream")
 
 
 def _serve_xml(body: bytes) -> Response:
-    kms = _kms()
-    try:
-        item = xml_codec.loads(body)
-        if item.tag != Tag.RequestMessage:
-            raise invalid_message("the body must be a RequestMessage")
-        out = kms.handle_message(item, _user())
-    except KmipError as exc:
-        out = kms.failure_message(exc)
-    return Response(xml_codec.dumps(out), status=200, content_type="application/xml")
+    return _serve_message(body, xml_codec.loads, lambda item: xml_codec.dumps(item).encode(), "application/xml")

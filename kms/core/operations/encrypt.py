@@ -9,11 +9,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from kms.core.context import RequestContext
-from kms.core.crypto_use import check_stream_key, check_symmetric, crypto_errors, merged_parameters
-from kms.core.lifecycle import check_protect, check_usage, usage_amount
-from kms.core.material import key_bytes
+from kms.core.crypto_use import check_stream_key, crypto_errors, symmetric_key_for
+from kms.core.lifecycle import check_protect, usage_amount
 from kms.crypto import symmetric
-from kms.kmip.enums import CryptographicUsageMask, Operation, ResultReason
+from kms.kmip.enums import CryptographicUsageMask, Operation
 from kms.kmip.errors import KmipError
 from kms.kmip.payloads import EncryptRequest, EncryptResponse
 
@@ -26,15 +25,10 @@ WRITES = False
 def run(kms: Kms, req: EncryptRequest, ctx: RequestContext) -> EncryptResponse:
     if req.correlation_value is not None:
         return _continue(kms, req, ctx)
-    mo = kms.load(ctx, req.unique_identifier, include_destroyed=False)
-    check_symmetric(mo)
-    check_protect(mo.attributes, ctx.now, mo.uid)
-    check_usage(mo.attributes, CryptographicUsageMask.Encrypt, mo.uid)
-    key = key_bytes(mo.obj, mo.uid)
-    algorithm = mo.attributes.cryptographic_algorithm
-    if algorithm is None:
-        raise KmipError(ResultReason.InvalidField, f"object {mo.uid} has no CryptographicAlgorithm")
-    params = merged_parameters(req.cryptographic_parameters, mo.attributes.cryptographic_parameters)
+    k = symmetric_key_for(
+        kms, ctx, req.unique_identifier, CryptographicUsageMask.Encrypt, req.cryptographic_parameters, protect=True
+    )
+    mo, key, algorithm, params = k.mo, k.key, k.algorithm, k.params
     aad = req.authenticated_encryption_additional_data
     data = req.data if req.data is not None else b""
     kms.consume_usage(ctx, mo, usage_amount(mo.attributes, len(data)))

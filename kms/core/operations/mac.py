@@ -5,9 +5,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from kms.core.context import RequestContext
-from kms.core.crypto_use import check_symmetric, crypto_errors, merged_parameters
-from kms.core.lifecycle import check_protect, check_usage, usage_amount
-from kms.core.material import key_bytes
+from kms.core.crypto_use import crypto_errors, symmetric_key_for
+from kms.core.lifecycle import usage_amount
 from kms.crypto import mac as maclib
 from kms.kmip.enums import CryptographicAlgorithm, CryptographicUsageMask, Operation
 from kms.kmip.errors import KmipError
@@ -33,13 +32,16 @@ def run(kms: Kms, req: MACRequest, ctx: RequestContext) -> MACResponse:
             raise
         kms.streams.close(req.correlation_value)
         return MACResponse(unique_identifier=stream.uid, mac_data=tag)
-    mo = kms.load(ctx, req.unique_identifier, include_destroyed=False)
-    check_symmetric(mo)
-    check_protect(mo.attributes, ctx.now, mo.uid)
-    check_usage(mo.attributes, CryptographicUsageMask.MACGenerate, mo.uid)
-    key = key_bytes(mo.obj, mo.uid)
-    algorithm = mo.attributes.cryptographic_algorithm or CryptographicAlgorithm.HMACSHA256
-    params = merged_parameters(req.cryptographic_parameters, mo.attributes.cryptographic_parameters)
+    k = symmetric_key_for(
+        kms,
+        ctx,
+        req.unique_identifier,
+        CryptographicUsageMask.MACGenerate,
+        req.cryptographic_parameters,
+        protect=True,
+        default_algorithm=CryptographicAlgorithm.HMACSHA256,
+    )
+    mo, key, algorithm, params = k.mo, k.key, k.algorithm, k.params
     kms.consume_usage(ctx, mo, usage_amount(mo.attributes, len(req.data or b"")))
     with crypto_errors():
         if req.init_indicator and not req.final_indicator:

@@ -5,9 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from kms.core.context import RequestContext
-from kms.core.crypto_use import check_symmetric, crypto_errors, merged_parameters
-from kms.core.lifecycle import check_process, check_usage
-from kms.core.material import key_bytes
+from kms.core.crypto_use import crypto_errors, symmetric_key_for
 from kms.crypto import mac as maclib
 from kms.kmip.enums import CryptographicAlgorithm, CryptographicUsageMask, Operation, ResultReason, ValidityIndicator
 from kms.kmip.errors import KmipError
@@ -42,13 +40,16 @@ def run(kms: Kms, req: MACVerifyRequest, ctx: RequestContext) -> MACVerifyRespon
             if req.final_indicator:
                 kms.streams.close(req.correlation_value)
         return MACVerifyResponse(unique_identifier=stream.uid, validity_indicator=_validity(ok))
-    mo = kms.load(ctx, req.unique_identifier, include_destroyed=False)
-    check_symmetric(mo)
-    check_process(mo.attributes, ctx.now, mo.uid)
-    check_usage(mo.attributes, CryptographicUsageMask.MACVerify, mo.uid)
-    key = key_bytes(mo.obj, mo.uid)
-    algorithm = mo.attributes.cryptographic_algorithm or CryptographicAlgorithm.HMACSHA256
-    params = merged_parameters(req.cryptographic_parameters, mo.attributes.cryptographic_parameters)
+    k = symmetric_key_for(
+        kms,
+        ctx,
+        req.unique_identifier,
+        CryptographicUsageMask.MACVerify,
+        req.cryptographic_parameters,
+        protect=False,
+        default_algorithm=CryptographicAlgorithm.HMACSHA256,
+    )
+    mo, key, algorithm, params = k.mo, k.key, k.algorithm, k.params
     with crypto_errors():
         if req.init_indicator and not req.final_indicator:
             s = maclib.start_mac(key, algorithm, params)
