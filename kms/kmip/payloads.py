@@ -311,15 +311,7 @@ class EncryptResponse(Struct):
 
 
 @kmip(REQ)
-class DecryptRequest(Struct):
-    unique_identifier: str | None = s.text(Tag.UniqueIdentifier)
-    cryptographic_parameters: CryptographicParameters | None = s.struct(CryptographicParameters)
-    data: bytes | None = s.byte_string(Tag.Data)
-    iv_counter_nonce: bytes | None = s.byte_string(Tag.IVCounterNonce)
-    correlation_value: bytes | None = s.byte_string(Tag.CorrelationValue)
-    init_indicator: bool | None = s.boolean(Tag.InitIndicator)
-    final_indicator: bool | None = s.boolean(Tag.FinalIndicator)
-    authenticated_encryption_additional_data: bytes | None = s.byte_string(Tag.AuthenticatedEncryptionAdditionalData)
+class DecryptRequest(EncryptRequest):
     authenticated_encryption_tag: bytes | None = s.byte_string(Tag.AuthenticatedEncryptionTag)
 
 
