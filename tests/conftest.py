@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from tests.support.server import ServerProcess
+from tests.support.vectors import vectors_dir
 
-REPO = Path(__file__).resolve().parents[1]
-VECTORS = REPO.parent / "shared" / "vectors"
+VECTORS = vectors_dir()
 
 
 @pytest.fixture(scope="session")

@@ -33,6 +33,7 @@ from kms.kmip.json_codec import Dialect
 from kms.kmip.registry import tag_from_name, tag_name
 from kms.kmip.tags import Tag
 from kms.kmip.ttlv import TTLV, ItemType
+from tests.support.vectors import vectors_dir
 
 _VAR = re.compile(r"^\$([A-Z_]+?)(_\d+)?$")
 _NOW = re.compile(r"^\$NOW([+-]\d+)?$")
@@ -331,7 +332,7 @@ def main(argv: list[str]) -> int:
         print(__doc__)
         return 2
     url = argv[0].rstrip("/")
-    base = Path(__file__).resolve().parents[2].parent / "shared" / "vectors" / "kmip" / "oasis-2.1"
+    base = vectors_dir() / "kmip" / "oasis-2.1"
     files = [Path(a) for a in argv[1:]] or sorted(base.glob("*/*.xml"))
     results = run_all(files, url)
     for r in results:

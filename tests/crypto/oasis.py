@@ -25,8 +25,9 @@ from kms.kmip.attributes import CryptographicParameters
 from kms.kmip.enums import BlockCipherMode, CryptographicAlgorithm, HashingAlgorithm, PaddingMethod
 from kms.kmip.registry import enum_from_name
 from kms.kmip.tags import Tag
+from tests.support.vectors import vectors_dir
 
-VECTORS = Path(__file__).resolve().parents[2].parent / "shared" / "vectors"
+VECTORS = vectors_dir()
 OASIS_MANDATORY = VECTORS / "kmip" / "oasis-2.1" / "mandatory"
 
 
