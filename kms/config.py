@@ -39,7 +39,7 @@ class ServerConfig:
     default_username: str = "admin"
     force_default_username: bool = False
     vendor_identification: str = "cosmian"
-    workers: int = 1
+    workers: int = 0  # 0: one per CPU core, at most 8
     threads: int = 4
     max_request_bytes: int = 64 * 1024 * 1024
     cache_capacity: int = 10_000
@@ -71,7 +71,7 @@ _OPTIONS: tuple[_Option, ...] = (
     _Option("default_username", str, "user of unauthenticated requests (default admin)", ("auth",)),
     _Option("force_default_username", bool, "map every request to the default user", ("auth",)),
     _Option("vendor_identification", str, "vendor identification of vendor attributes (default cosmian)", ()),
-    _Option("workers", int, "server processes (default 1)", ("http",)),
+    _Option("workers", int, "server processes (default 0: one per CPU core, at most 8)", ("http",)),
     _Option("threads", int, "threads per process (default 4)", ("http",)),
     _Option("max_request_bytes", int, "largest accepted request body in bytes (default 64 MiB)", ("http",)),
     _Option("cache_capacity", int, "decoded objects kept in memory per process (default 10000)", ()),
@@ -169,8 +169,10 @@ def validate(config: ServerConfig) -> None:
         )
     if not 0 < config.port < 65536:
         raise ConfigError(f"--port {config.port} is not a TCP port")
-    if config.workers < 1 or config.threads < 1:
-        raise ConfigError("--workers and --threads must be at least 1")
+    if config.workers < 0 or config.threads < 1:
+        raise ConfigError("--workers must be 0 (one per core) or more, --threads at least 1")
+    if config.workers == 0:
+        config.workers = max(1, min(8, os.cpu_count() or 1))
     if config.https_p12_file and not Path(config.https_p12_file).is_file():
         raise ConfigError(f"--https-p12-file {config.https_p12_file} does not exist")
     if not config.default_username:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -13,8 +14,9 @@ from kms.config import ConfigError, ServerConfig, load
 
 def test_defaults() -> None:
     config = load([], env={})
-    assert config == ServerConfig()
+    assert config == ServerConfig(workers=max(1, min(8, os.cpu_count() or 1)))
     assert (config.database_type, config.port, config.default_username) == ("sqlite", 9998, "admin")
+    assert load(["--workers", "3"], env={}).workers == 3
 
 
 def test_precedence_flags_env_toml(tmp_path: Path) -> None:
