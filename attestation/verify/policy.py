@@ -36,6 +36,7 @@ class Policy:
     accepted_tcb_statuses: Intel TCB statuses accepted.
     min_snp_tcb: SNP REPORTED_TCB minimums; vmpl: required SNP VMPL.
     min_isv_svn: SGX ISVSVN minimum.
+    require_tcb: Intel: refuse a quote verified without collateral (chain and signatures only, no TCB verdict).
     """
 
     measurements: tuple[bytes, ...] = ()
@@ -50,3 +51,4 @@ class Policy:
     min_snp_tcb: SnpTcb | None = None
     vmpl: int | None = None
     min_isv_svn: int | None = None
+    require_tcb: bool = True
