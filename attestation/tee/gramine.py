@@ -63,7 +63,7 @@ class GramineSgx:
         kind = self.attestation_type()
         if kind != "dcap":
             raise TeeUnavailableError(
-                f"Gramine attestation type is {kind!r}; DCAP quotes need sgx.remote_attestation = \"dcap\" "
+                f'Gramine attestation type is {kind!r}; DCAP quotes need sgx.remote_attestation = "dcap" '
                 "in the manifest"
             )
         with _quote_lock:
@@ -77,7 +77,8 @@ class GramineSgx:
         path = self.dir / MRENCLAVE_KEY
         if not self._fs.exists(path):
             raise SealingKeyUnavailableError(
-                f"{path} not found: this Gramine does not expose its MRENCLAVE sealing key (needs a release with commit cd6a9cca, 2023)"
+                f"{path} not found: this Gramine does not expose its MRENCLAVE sealing key "
+                "(it needs a release with commit cd6a9cca, 2023)"
             )
         key = self._read(MRENCLAVE_KEY)
         if len(key) != SGX_SEAL_KEY_SIZE:

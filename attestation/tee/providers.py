@@ -79,9 +79,7 @@ def derive_sealing_key(hardware_key: bytes, label: bytes) -> bytes:
         raise ValueError("label must not be empty: it is what keeps one use of the sealing key apart from another")
     if len(hardware_key) < 16:
         raise TeeDeviceError(f"hardware key is {len(hardware_key)} bytes; at least 16 expected")
-    return HKDF(algorithm=hashes.SHA256(), length=SEALING_KEY_SIZE, salt=SEALING_SALT, info=label).derive(
-        hardware_key
-    )
+    return HKDF(algorithm=hashes.SHA256(), length=SEALING_KEY_SIZE, salt=SEALING_SALT, info=label).derive(hardware_key)
 
 
 class FileOps(Protocol):
@@ -168,7 +166,7 @@ def provider_by_name(
         if not gramine_present(root, ops):
             raise TeeUnavailableError(
                 f"SGX: {root / ATTESTATION_DIR} not found; the SGX provider works inside a Gramine enclave "
-                "with remote attestation enabled (sgx.remote_attestation = \"dcap\")"
+                'with remote attestation enabled (sgx.remote_attestation = "dcap")'
             )
         return GramineSgx(root, fs=ops)
 
