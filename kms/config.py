@@ -44,6 +44,10 @@ class ServerConfig:
     max_request_bytes: int = 64 * 1024 * 1024
     cache_capacity: int = 10_000
     quiet: bool = False
+    socket_server_start: bool = False
+    socket_server_port: int = 5696
+    socket_server_hostname: str = "0.0.0.0"
+    authority_cert_file: str | None = None  # PEM CA(s) of the client certificates the socket listener accepts
 
     @property
     def scheme(self) -> str:
@@ -76,6 +80,20 @@ _OPTIONS: tuple[_Option, ...] = (
     _Option("max_request_bytes", int, "largest accepted request body in bytes (default 64 MiB)", ("http",)),
     _Option("cache_capacity", int, "decoded objects kept in memory per process (default 10000)", ()),
     _Option("quiet", bool, "log only warnings and errors", ()),
+    _Option(
+        "socket_server_start",
+        bool,
+        "also serve binary KMIP (TTLV) over TLS on a socket, as PyKMIP clients expect; needs --https-p12-file",
+        ("socket_server",),
+    ),
+    _Option("socket_server_port", int, "port of the KMIP socket listener (default 5696)", ("socket_server",)),
+    _Option("socket_server_hostname", str, "address of the KMIP socket listener (default 0.0.0.0)", ("socket_server",)),
+    _Option(
+        "authority_cert_file",
+        str,
+        "PEM file of the CA(s) that issue client certificates: the KMIP socket listener then requires one",
+        ("http",),
+    ),
 )
 
 
@@ -177,3 +195,10 @@ def validate(config: ServerConfig) -> None:
         raise ConfigError(f"--https-p12-file {config.https_p12_file} does not exist")
     if not config.default_username:
         raise ConfigError("--default-username may not be empty")
+    if not 0 < config.socket_server_port < 65536:
+        raise ConfigError(f"--socket-server-port {config.socket_server_port} is not a TCP port")
+    if config.socket_server_start and not config.https_p12_file:
+        # Keys travel in these messages: KMIP over TCP is only ever served over TLS.
+        raise ConfigError("--socket-server-start requires --https-p12-file (the KMIP socket is TLS only)")
+    if config.authority_cert_file and not Path(config.authority_cert_file).is_file():
+        raise ConfigError(f"--authority-cert-file {config.authority_cert_file} does not exist")

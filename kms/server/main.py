@@ -84,6 +84,16 @@ def main(argv: Sequence[str] | None = None) -> None:
         except ValueError as exc:
             print(f"kms-server: error: {exc}", file=sys.stderr)
             raise SystemExit(2) from None
+    listener = None
+    if config.socket_server_start:
+        # A child process of its own, started before gunicorn forks (see kms.server.socket_server).
+        from kms.server.socket_server import ListenerProcess, SocketServerError
+
+        try:
+            listener = ListenerProcess.start(config)
+        except SocketServerError as exc:
+            print(f"kms-server: error: {exc}", file=sys.stderr)
+            raise SystemExit(2) from None
     logging.getLogger("kms").info(
         "KMS listening on %s://%s:%d (database %s)", config.scheme, config.hostname, config.port, config.database_type
     )
@@ -92,6 +102,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     finally:
         if tmp is not None:
             tmp.cleanup()
+        if listener is not None and not listener.stop():
+            raise SystemExit(1)  # the listener had died on its own: a failure the supervisor must see
 
 
 if __name__ == "__main__":
