@@ -210,7 +210,7 @@ class Kms:
             run, _ = handler
             payload = bi.request_payload or TTLV(Tag.RequestPayload, ItemType.Structure, [])  # type: ignore[attr-defined]
             legacy = ctx.protocol_version < (2, 0)
-            if legacy:
+            if legacy or compat.has_v1_forms(payload):
                 payload = compat.request_to_v2(operation, payload)
             req = schema.decode(PAYLOADS[operation][0], payload)
             if savepoint:

@@ -23,6 +23,39 @@ _TEMPLATES = {
 }
 _CUSTOM_PREFIXES = ("x-", "y-")
 
+# The attributes each KMIP 1.x version defines (specification text names, cumulative): a 1.x client is only
+# sent these, since the 2.x-only ones (Key Format Type, Short Unique Identifier, ...) have no 1.x meaning.
+_V1_ATTRIBUTES = {
+    (1, 0): (
+        "Unique Identifier", "Name", "Object Type", "Cryptographic Algorithm", "Cryptographic Length",
+        "Cryptographic Parameters", "Cryptographic Domain Parameters", "Certificate Type", "Certificate Identifier",
+        "Certificate Subject", "Certificate Issuer", "Digest", "Operation Policy Name", "Cryptographic Usage Mask",
+        "Lease Time", "Usage Limits", "State", "Initial Date", "Activation Date", "Process Start Date",
+        "Protect Stop Date", "Deactivation Date", "Destroy Date", "Compromise Occurrence Date", "Compromise Date",
+        "Revocation Reason", "Archive Date", "Object Group", "Link", "Application Specific Information",
+        "Contact Information", "Last Change Date", "Custom Attribute",
+    ),
+    (1, 1): (
+        "Certificate Length", "X.509 Certificate Identifier", "X.509 Certificate Subject",
+        "X.509 Certificate Issuer", "Digital Signature Algorithm", "Fresh",
+    ),
+    (1, 2): ("Alternative Name", "Key Value Present", "Key Value Location", "Original Creation Date"),
+    # KMIP 1.3 added Random Number Generator; it is left out on purpose: PyKMIP 0.11, the common 1.x client,
+    # cannot parse it and then fails the whole GetAttributes. 2.x clients receive it.
+    (1, 4): (
+        "PKCS#12 Friendly Name", "Description", "Comment", "Sensitive", "Always Sensitive", "Extractable",
+        "Never Extractable",
+    ),
+}
+
+
+def _v1_attribute_tags(version: tuple[int, int]) -> frozenset[int]:
+    names = [n for v, group in _V1_ATTRIBUTES.items() if v <= version for n in group]
+    return frozenset(_TAG_BY_TEXT[n.lower()] for n in names if n.lower() in _TAG_BY_TEXT)
+
+
+_V1_TAGS = {v: _v1_attribute_tags(v) for v in _V1_ATTRIBUTES}
+
 
 def attribute_to_v2(attr: TTLV) -> TTLV:
     """A 1.x Attribute structure as a 2.x attribute item (typed, or a vendor Attribute for custom names)."""
@@ -47,8 +80,8 @@ def attribute_to_v2(attr: TTLV) -> TTLV:
     return TTLV(tag, value.type, value.value)
 
 
-def attribute_to_v1(item: TTLV) -> TTLV | None:
-    """A 2.x attribute item as a 1.x Attribute structure (None for attributes 1.x cannot name)."""
+def attribute_to_v1(item: TTLV, version: tuple[int, int] = (1, 4)) -> TTLV | None:
+    """A 2.x attribute item as a 1.x Attribute structure (None for attributes `version` does not define)."""
     if item.tag == Tag.Attribute:
         vid = item.find(Tag.VendorIdentification)
         name = item.find(Tag.AttributeName)
@@ -58,7 +91,7 @@ def attribute_to_v1(item: TTLV) -> TTLV | None:
         text = f"{vid.value}-{name.value}"
     else:
         text = TEXT_NAMES.get(item.tag)
-        if text is None:
+        if text is None or item.tag not in _V1_TAGS.get(version, _V1_TAGS[(1, 4)]):
             return None
         value = TTLV(Tag.AttributeValue, item.type, item.value)
     children = [TTLV(Tag.AttributeName, ItemType.TextString, text)]
@@ -86,6 +119,11 @@ def _reference(name_item: TTLV) -> TTLV:
     if tag is None:
         raise invalid_message(f"unknown attribute name {name[:64]!r}")
     return TTLV(Tag.AttributeReference, ItemType.Enumeration, tag)
+
+
+def has_v1_forms(payload: TTLV) -> bool:
+    """True when a payload uses 1.x attribute structures (PyKMIP still sends TemplateAttribute in 2.0 ReKey)."""
+    return any(c.tag in _TEMPLATES for c in payload.children())
 
 
 def request_to_v2(operation: Operation, payload: TTLV) -> TTLV:
@@ -121,12 +159,12 @@ def response_to_v1(operation: Operation, payload: TTLV, version: tuple[int, int]
     out: list[TTLV] = []
     for child in payload.children():
         if child.tag == Tag.Attributes:
-            out.extend(a for a in (attribute_to_v1(i) for i in child.children()) if a is not None)
+            out.extend(a for a in (attribute_to_v1(i, version) for i in child.children()) if a is not None)
         elif child.tag == Tag.AttributeReference and operation == Operation.GetAttributeList:
-            if child.type is ItemType.Enumeration and child.value in TEXT_NAMES:
+            if child.type is ItemType.Enumeration and child.value in _V1_TAGS.get(version, _V1_TAGS[(1, 4)]):
                 out.append(TTLV(Tag.AttributeName, ItemType.TextString, TEXT_NAMES[child.value]))
             elif child.type is ItemType.Structure:
-                converted = attribute_to_v1(TTLV(Tag.Attribute, ItemType.Structure, child.children()))
+                converted = attribute_to_v1(TTLV(Tag.Attribute, ItemType.Structure, child.children()), version)
                 if converted is not None:
                     out.append(converted.find(Tag.AttributeName))  # type: ignore[arg-type]
         elif child.tag == Tag.LocatedItems and version < (1, 3):

@@ -97,13 +97,17 @@ def main(argv: Sequence[str] | None = None) -> None:
     logging.getLogger("kms").info(
         "KMS listening on %s://%s:%d (database %s)", config.scheme, config.hostname, config.port, config.database_type
     )
+    arbiter = os.getpid()
     try:
         _Gunicorn(config, gunicorn_options(config, cert)).run()
     finally:
-        if tmp is not None:
-            tmp.cleanup()
-        if listener is not None and not listener.stop():
-            raise SystemExit(1)  # the listener had died on its own: a failure the supervisor must see
+        # Gunicorn workers are forks of this process and unwind through here when they exit: only the arbiter
+        # owns the TLS files and the listener (a worker removing them would break every later worker).
+        if os.getpid() == arbiter:
+            if tmp is not None:
+                tmp.cleanup()
+            if listener is not None and not listener.stop():
+                raise SystemExit(1)  # the listener had died on its own: a failure the supervisor must see
 
 
 if __name__ == "__main__":
