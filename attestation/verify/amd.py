@@ -5,8 +5,10 @@ writes it (offsets from the start of the table; see `attestation.formats.snp`). 
 (DER or PEM; it wins over the table) or from the table's VCEK/VLEK entry.
 
 Trust: the only anchor is the ARK of `roots.amd_for(product)`. Certificates from `cert_chain` (PEM, ASK/ASVK then
-ARK, the KDS order) or from the table only supply intermediates; any self-signed certificate among them must be
-that very ARK. Without a supplied intermediate, the ASK/ASVK of `roots` is used.
+ARK, the KDS order) or from the table only supply intermediates: the table's ARK entry, the last certificate of a
+`cert_chain` of two or more, and any self-signed certificate among them must be that very ARK ("ark" otherwise).
+The intermediate is the first supplied certificate named as the leaf's issuer, else the ASK/ASVK of `roots`
+(supplied certificates that did not issue the leaf are ignored, as in any path building).
 
 Checks, in order, each failing with a `VerificationError` whose `check` is:
   "reserved"          the unsigned bytes 0x330..0x4A0 are not zero
@@ -33,9 +35,11 @@ Checks, in order, each failing with a `VerificationError` whose `check` is:
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from datetime import datetime
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 
@@ -141,8 +145,81 @@ def _product_from_names(certs: list[x509.Certificate]) -> str | None:
     return None
 
 
+def _load(data: bytes, field: str) -> x509.Certificate:
+    """One certificate with every part the checks read parsed now, so hostile DER is a FormatError."""
+    try:
+        cert = load_cert(data, field)
+    except x509.InvalidVersion as exc:
+        raise FormatError(field, f"not an X.509 v3 certificate ({exc})") from None
+    _readable(cert, field)
+    return cert
+
+
+def _readable(cert: x509.Certificate, field: str) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # e.g. "Attribute's length must be ..." for odd names
+        try:
+            _ = (cert.subject, cert.issuer, cert.not_valid_before_utc, cert.not_valid_after_utc, cert.public_key())
+            list(cert.extensions)
+        except (ValueError, UnsupportedAlgorithm, x509.DuplicateExtension, x509.UnsupportedGeneralNameType) as exc:
+            raise FormatError(field, f"unreadable certificate ({exc})") from None
+
+
+def _issued_by(cert: x509.Certificate, issuer: x509.Certificate, now: datetime, check: str) -> None:
+    """Validity at `now` and the signature by `issuer`, any failure as VerificationError(check)."""
+    check_validity(cert, now, check)
+    try:
+        check_issued_by(cert, issuer, check)
+    except (ValueError, UnsupportedAlgorithm) as exc:
+        raise VerificationError(check, f"cannot check the signature of {_common_name(cert)} ({exc})") from None
+
+
 def _is_self_signed(cert: x509.Certificate) -> bool:
     return cert.issuer == cert.subject
+
+
+@dataclasses.dataclass(frozen=True)
+class _Supplied:
+    """Certificates that came with the evidence: only intermediates are used; the ARKs must be the trusted one."""
+
+    intermediates: tuple[x509.Certificate, ...] = ()
+    arks: tuple[x509.Certificate, ...] = ()
+
+    @property
+    def all(self) -> list[x509.Certificate]:
+        return [*self.intermediates, *self.arks]
+
+
+def _supplied_certs(cert_chain: bytes | None, table: CertTable | None) -> _Supplied:
+    """cert_chain: PEM, ASK/ASVK then ARK (a chain of two or more ends in its ARK); table: its ASK and ARK."""
+    intermediates: list[x509.Certificate] = []
+    arks: list[x509.Certificate] = []
+    if cert_chain:
+        chain = list(load_pem_chain(cert_chain, "cert_chain"))
+        for i, cert in enumerate(chain):
+            _readable(cert, f"cert_chain[{i}]")
+            is_last = i == len(chain) - 1 and len(chain) > 1
+            (arks if is_last or _is_self_signed(cert) else intermediates).append(cert)
+    if table is not None:
+        der = table.get(GUID_ASK)
+        if der is not None:
+            cert = _load(der, "cert_table.ASK")
+            (arks if _is_self_signed(cert) else intermediates).append(cert)
+        der = table.get(GUID_ARK)
+        if der is not None:
+            arks.append(_load(der, "cert_table.ARK"))
+    return _Supplied(tuple(intermediates), tuple(arks))
+
+
+def _trusted_ark(product: str, roots: TrustedRoots, supplied: _Supplied, now: datetime) -> x509.Certificate:
+    amd = roots.amd_for(product)
+    if amd is None:
+        raise VerificationError("product", f"no trusted AMD root (ARK) for {product}")
+    for cert in supplied.arks:
+        if cert != amd.ark:
+            raise VerificationError("ark", f"the supplied {_common_name(cert) or 'root'} is not the trusted ARK")
+    _issued_by(amd.ark, amd.ark, now, "ark")
+    return amd.ark
 
 
 def _verify_chain(
@@ -152,41 +229,28 @@ def _verify_chain(
     *,
     now: datetime,
     roots: TrustedRoots,
-    supplied: list[x509.Certificate],
+    supplied: _Supplied,
 ) -> tuple[x509.Certificate, x509.Certificate]:
-    """ARK (pinned) -> ASK/ASVK -> leaf; returns (intermediate, ark)."""
+    """ARK (trusted) -> ASK/ASVK -> leaf; returns (intermediate, ark).
+
+    The intermediate is the first certificate named as the leaf's issuer among the supplied ones, then the
+    ASK/ASVK of `roots`; supplied intermediates that did not issue the leaf are ignored.
+    """
+    ark = _trusted_ark(product, roots, supplied, now)
     amd = roots.amd_for(product)
-    if amd is None:
-        raise VerificationError("product", f"no trusted AMD root (ARK) for {product}")
-    ark = amd.ark
-    for cert in supplied:
-        if _is_self_signed(cert) and cert != ark:
-            raise VerificationError("ark", f"the supplied {_common_name(cert) or 'root'} is not the trusted ARK")
-    check_validity(ark, now, "ark")
-    check_issued_by(ark, ark, "ark")
-    intermediate_name = "ASVK" if kind == "vlek" else "ASK"
-    candidates = [c for c in supplied if not _is_self_signed(c)]
+    assert amd is not None
+    candidates = [*supplied.intermediates]
     candidates += [c for c in ((amd.asvk, amd.ask) if kind == "vlek" else (amd.ask, amd.asvk)) if c is not None]
     intermediate = next((c for c in candidates if c.subject == leaf.issuer), None)
     if intermediate is None:
         raise VerificationError(
-            "ask", f"no {intermediate_name} named {leaf.issuer.rfc4514_string()} (the {kind.upper()} issuer)"
+            "ask",
+            f"no {'ASVK' if kind == 'vlek' else 'ASK'} named {leaf.issuer.rfc4514_string()} (the {kind.upper()} "
+            "issuer)",
         )
-    check_validity(intermediate, now, "ask")
-    check_issued_by(intermediate, ark, "ask")
-    check_validity(leaf, now, "vcek-chain")
-    check_issued_by(leaf, intermediate, "vcek-chain")
+    _issued_by(intermediate, ark, now, "ask")
+    _issued_by(leaf, intermediate, now, "vcek-chain")
     return intermediate, ark
-
-
-def _supplied_certs(cert_chain: bytes | None, table: CertTable | None) -> list[x509.Certificate]:
-    certs = list(load_pem_chain(cert_chain, "cert_chain")) if cert_chain else []
-    if table is not None:
-        for guid, name in ((GUID_ASK, "ASK"), (GUID_ARK, "ARK")):
-            der = table.get(guid)
-            if der is not None:
-                certs.append(load_cert(der, f"cert_table.{name}"))
-    return certs
 
 
 def _decide_product(
@@ -214,14 +278,22 @@ def verify_vcek(
     table: CertTable | None = None,
     kind: str | None = None,
 ) -> AmdChain:
-    """Verify a VCEK or VLEK up to the trusted ARK of its product (chain and validity only)."""
+    """Verify a VCEK or VLEK up to the trusted ARK of its product (chain and validity only).
+
+    product: the expected product (else the productName, else the issuer names); kind: "vcek" or "vlek" (else
+    from the certificate's name / cspId).
+    """
     roots = roots or pinned()
-    leaf = vcek if isinstance(vcek, x509.Certificate) else load_cert(vcek, "vcek")
+    if isinstance(vcek, x509.Certificate):
+        leaf = vcek
+        _readable(leaf, "vcek")
+    else:
+        leaf = _load(vcek, "vcek")
     extensions = amd_extensions(leaf)
     kind = kind or certificate_kind(leaf, extensions)
     supplied = _supplied_certs(cert_chain, table)
     product = _decide_product(
-        normalise_product(product) if product else None, extensions, [leaf, *supplied], kind.upper()
+        normalise_product(product) if product else None, extensions, [leaf, *supplied.all], kind.upper()
     )
     intermediate, ark = _verify_chain(leaf, kind, product, now=now, roots=roots, supplied=supplied)
     return AmdChain(product, kind, leaf, intermediate, ark, extensions)
@@ -232,25 +304,16 @@ def verify_cert_chain(
 ) -> tuple[str, tuple[x509.Certificate, ...]]:
     """Verify a KDS `cert_chain` (ASK or ASVK, then ARK) against the trusted ARK; returns (product, intermediates)."""
     roots = roots or pinned()
-    certs = load_pem_chain(cert_chain, "cert_chain")
-    product = normalise_product(product) if product else _product_from_names(certs)
+    supplied = _supplied_certs(cert_chain, None)
+    product = normalise_product(product) if product else _product_from_names(supplied.all)
     if product is None:
         raise VerificationError("product", "cannot tell the AMD product from the chain's names")
-    amd = roots.amd_for(product)
-    if amd is None:
-        raise VerificationError("product", f"no trusted AMD root (ARK) for {product}")
-    for cert in certs:
-        if _is_self_signed(cert) and cert != amd.ark:
-            raise VerificationError("ark", f"the supplied {_common_name(cert) or 'root'} is not the trusted ARK")
-    check_validity(amd.ark, now, "ark")
-    check_issued_by(amd.ark, amd.ark, "ark")
-    intermediates = tuple(c for c in certs if not _is_self_signed(c))
-    if not intermediates:
+    ark = _trusted_ark(product, roots, supplied, now)
+    if not supplied.intermediates:
         raise VerificationError("ask", "the chain holds no ASK/ASVK")
-    for cert in intermediates:
-        check_validity(cert, now, "ask")
-        check_issued_by(cert, amd.ark, "ask")
-    return product, intermediates
+    for cert in supplied.intermediates:
+        _issued_by(cert, ark, now, "ask")
+    return product, supplied.intermediates
 
 
 def _check_report_against_cert(report: SnpReport, chain: AmdChain) -> None:
@@ -383,16 +446,16 @@ def verify_snp(
         raise VerificationError("reserved", "the unsigned bytes after the signature (0x330..0x4A0) are not zero")
 
     kind_hint: str | None = None
-    leaf_bytes = vcek
+    leaf_bytes, leaf_field = vcek, "vcek"
     if leaf_bytes is None and table is not None:
         for guid, kind in ((GUID_VCEK, "vcek"), (GUID_VLEK, "vlek")):
             der = table.get(guid)
             if der is not None:
-                leaf_bytes, kind_hint = der, kind
+                leaf_bytes, kind_hint, leaf_field = der, kind, f"cert_table.{kind.upper()}"
                 break
     if leaf_bytes is None:
         raise VerificationError("vcek", "no VCEK/VLEK: pass `vcek` or an extended report with its certificate table")
-    leaf = load_cert(leaf_bytes, "vcek")
+    leaf = _load(leaf_bytes, leaf_field)
     extensions = amd_extensions(leaf)
     kind = kind_hint or certificate_kind(leaf, extensions)
     supplied = _supplied_certs(cert_chain, table)
@@ -404,7 +467,7 @@ def verify_snp(
             raise VerificationError(
                 "product", f"unknown CPUID family 0x{report.cpuid.family:x} model 0x{report.cpuid.model:x}"
             )
-    product = _decide_product(cpu_product, extensions, [leaf, *supplied], kind.upper())
+    product = _decide_product(cpu_product, extensions, [leaf, *supplied.all], kind.upper())
     if is_turin_layout(product) != report.turin_layout:
         report = parse_report(raw, product=product)
 

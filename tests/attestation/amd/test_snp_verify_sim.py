@@ -373,3 +373,57 @@ def test_outside_the_sim_window(sim_milan: SimAmdPki) -> None:
     assert _check(verify_snp, raw, now=SIM_START - timedelta(seconds=1), roots=sim_milan.roots()) == "ark"
     assert _check(verify_snp, raw, now=SIM_START + timedelta(days=7 * 365 + 1), roots=sim_milan.roots()) \
         == "vcek-chain"
+
+
+# -- hostile certificate tables and chains -----------------------------------------------------------------------
+
+
+def test_cert_table_flips_never_escape_as_other_errors(sim_milan: SimAmdPki) -> None:
+    """Flipping any byte of the table gives FormatError/VerificationError or, when the flip only hides an
+    optional certificate (ASK/ARK GUID, an ASK renamed away from the VCEK's issuer), a verdict through the roots."""
+    raw = sim_milan.extended_report(NONCE, MEASUREMENT)
+    roots = sim_milan.roots()
+    outcomes: dict[str, int] = {}
+    for i in range(REPORT_SIZE, len(raw)):
+        out = bytearray(raw)
+        out[i] ^= 0xFF
+        try:
+            verify_snp(bytes(out), now=SIM_NOW, roots=roots)
+            key = "accepted"
+        except FormatError as exc:
+            key = f"format:{exc.field}"
+        except VerificationError as exc:
+            key = exc.check
+        outcomes[key] = outcomes.get(key, 0) + 1
+    assert {"ark", "ask", "vcek-chain", "vcek", "format:cert_table.VCEK"} <= set(outcomes)
+    # a flipped ARK is never accepted: the table's ARK entry must be the trusted ARK
+    table = parse_cert_table(raw[REPORT_SIZE:])
+    ark_entry = next(e for e in table.entries if e.guid == GUID_ARK)
+    for i in range(ark_entry.offset, ark_entry.offset + ark_entry.length, 7):
+        out = bytearray(raw)
+        out[REPORT_SIZE + i] ^= 0x01
+        with pytest.raises((FormatError, VerificationError)):
+            verify_snp(bytes(out), now=SIM_NOW, roots=roots)
+
+
+def test_supplied_arks_must_be_the_trusted_one(sim_milan: SimAmdPki, sim_other_milan: SimAmdPki) -> None:
+    raw = sim_milan.report(NONCE, MEASUREMENT)
+    der = {name: getattr(sim_milan, name).public_bytes(Encoding.DER) for name in ("ark", "ask", "asvk", "vcek")}
+    # the ASK in the ARK slot of the table
+    table = CertTable.build([(GUID_VCEK, der["vcek"]), (GUID_ASK, der["ask"]), (GUID_ARK, der["ask"])])
+    assert _check(_verify, sim_milan, raw + table.to_bytes()) == "ark"
+    # a KDS chain ending in something else than the ARK
+    pem = sim_milan.ask.public_bytes(Encoding.PEM) + sim_milan.asvk.public_bytes(Encoding.PEM)
+    assert _check(_verify, sim_milan, raw, vcek=der["vcek"], cert_chain=pem) == "ark"
+    # the other PKI's self-signed ARK anywhere in the chain
+    pem = sim_milan.ask.public_bytes(Encoding.PEM) + sim_other_milan.ark_pem() + sim_milan.ark_pem()
+    assert _check(_verify, sim_milan, raw, vcek=der["vcek"], cert_chain=pem) == "ark"
+    # an ASK alone is a valid chain (the ARK comes from the roots)
+    assert _verify(sim_milan, raw, vcek=der["vcek"], cert_chain=sim_milan.ask.public_bytes(Encoding.PEM))
+
+
+def test_garbage_cert_chain_is_a_format_error(sim_milan: SimAmdPki) -> None:
+    raw = sim_milan.report(NONCE, MEASUREMENT)
+    with pytest.raises(FormatError) as err:
+        _verify(sim_milan, raw, vcek=sim_milan.vcek_der(), cert_chain=b"not a pem")
+    assert err.value.field == "cert_chain"
