@@ -22,6 +22,10 @@ def detect_kind(evidence: bytes) -> str:
     """'sgx', 'tdx', 'sev-snp' or 'nitro', from the first bytes (FormatError if none fits)."""
     if len(evidence) >= 1 and evidence[0] in (0x84, 0xD2):  # CBOR array(4), or tag 18 (COSE_Sign1)
         return "nitro"
+    # SNP first: its u32 VERSION (2..5) leaves bytes 2-3 zero, where every Intel quote has att_key_type 2; the
+    # other way round a v3 report with GUEST_SVN 0 would pass for an SGX quote header.
+    if len(evidence) >= SNP_REPORT_SIZE and int.from_bytes(evidence[0:4], "little") in (2, 3, 4, 5):
+        return "sev-snp"
     if len(evidence) >= 8:
         version = int.from_bytes(evidence[0:2], "little")
         tee_type = int.from_bytes(evidence[4:8], "little")
@@ -29,8 +33,6 @@ def detect_kind(evidence: bytes) -> str:
             return "sgx"
         if version in (4, 5) and tee_type == 0x00000081:
             return "tdx"
-    if len(evidence) >= SNP_REPORT_SIZE and int.from_bytes(evidence[0:4], "little") in (2, 3, 4, 5):
-        return "sev-snp"
     raise FormatError("evidence", "not an SGX/TDX quote, SEV-SNP report or Nitro attestation document")
 
 
