@@ -11,6 +11,7 @@ import base64
 import binascii
 import dataclasses
 import struct
+from functools import lru_cache
 from typing import ClassVar
 
 from attestation.errors import FormatError
@@ -138,6 +139,9 @@ class EnclaveReportBody:
 
     @classmethod
     def read(cls, r: Reader, prefix: str = "report") -> EnclaveReportBody:
+        if r.remaining >= ENCLAVE_REPORT_SIZE:  # fast path: one unpack (the field-by-field path names the field)
+            return cls(*_REPORT_STRUCT.unpack(r.take(ENCLAVE_REPORT_SIZE, prefix)))
+
         def t(n: int, name: str) -> bytes:
             return r.take(n, f"{prefix}.{name}")
 
@@ -170,24 +174,7 @@ class EnclaveReportBody:
         return body
 
     def serialize(self) -> bytes:
-        return b"".join(
-            (
-                self.cpu_svn,
-                struct.pack("<I", self.misc_select),
-                self.reserved1,
-                self.isv_ext_prod_id,
-                self.attributes,
-                self.mr_enclave,
-                self.reserved2,
-                self.mr_signer,
-                self.reserved3,
-                self.config_id,
-                struct.pack("<HHH", self.isv_prod_id, self.isv_svn, self.config_svn),
-                self.reserved4,
-                self.isv_family_id,
-                self.report_data,
-            )
-        )
+        return _REPORT_STRUCT.pack(*(getattr(self, f.name) for f in dataclasses.fields(self)))
 
     @property
     def debug(self) -> bool:
@@ -200,6 +187,10 @@ class EnclaveReportBody:
     @property
     def xfrm(self) -> int:
         return int.from_bytes(self.attributes[8:], "little")
+
+
+# sgx_report_body_t in field order (the dataclass fields follow it).
+_REPORT_STRUCT = struct.Struct("<16sI12s16s16s32s32s32s32s64sHHH42s16s64s")  # 384 bytes
 
 
 # --- certification data -------------------------------------------------------------------------------------------
@@ -215,9 +206,11 @@ def pem_encode(der: bytes) -> bytes:
     return _PEM_BEGIN + lines + _PEM_END
 
 
+@lru_cache(maxsize=64)
 def split_pem_chain(blob: bytes, field: str) -> tuple[bytes, ...]:
     """DER certificates of a canonical PEM bundle; anything else in the blob is a FormatError.
 
+    Remembers recent answers (a pure function; one platform's chain recurs in every quote it makes).
     Strict on purpose: the bundle must re-encode to the very same bytes, so that a parsed quote serialises back
     byte for byte and no byte of the signed-over evidence can change without being noticed (PEM parsers in general
     skip text between blocks and tolerate other line widths). Every real quote sample is in this form.

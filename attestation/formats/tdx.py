@@ -62,6 +62,7 @@ _TD10_FIELDS = (
     ("mr_owner", 48),
     ("mr_owner_config", 48),
 )
+_TD10_STRUCT = struct.Struct("<" + "".join(f"{size}s" for _, size in _TD10_FIELDS) + "48s" * 4 + "64s")  # 584 bytes
 
 
 @dataclasses.dataclass(frozen=True)
@@ -95,7 +96,13 @@ class TdReport10:
 
     @classmethod
     def _read_fields(cls, r: Reader) -> dict[str, object]:
-        fields: dict[str, object] = {name: r.take(size, f"body.{name}") for name, size in _TD10_FIELDS}
+        if r.remaining >= TdReport10.SIZE:  # fast path: one unpack (the field-by-field path names the field)
+            values = _TD10_STRUCT.unpack(r.take(TdReport10.SIZE, "body"))
+            fields = dict(zip([name for name, _ in _TD10_FIELDS], values[:10], strict=True))
+            fields["rtmrs"] = values[10:14]
+            fields["report_data"] = values[14]
+            return fields
+        fields = {name: r.take(size, f"body.{name}") for name, size in _TD10_FIELDS}
         fields["rtmrs"] = tuple(r.take(48, f"body.rtmr{i}") for i in range(4))
         fields["report_data"] = r.take(64, "body.report_data")
         return fields

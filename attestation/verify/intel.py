@@ -34,12 +34,14 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import warnings
 from collections.abc import Mapping
 from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
@@ -81,7 +83,9 @@ from attestation.verify.policy import Policy
 from attestation.verify.x509util import (
     check_chain,
     check_crl,
+    check_issued_by,
     check_not_revoked,
+    check_validity,
     ecdsa_raw_verify,
     load_cert,
     load_pem_chain,
@@ -206,6 +210,7 @@ class _Collateral:
     qe_identity: EnclaveIdentity
     root_crl: x509.CertificateRevocationList
     pck_crl: x509.CertificateRevocationList
+    pck_crl_der: bytes
 
 
 def _signed_json_signer(chain_pem: str, anchor: x509.Certificate, root_crl: x509.CertificateRevocationList,
@@ -214,8 +219,12 @@ def _signed_json_signer(chain_pem: str, anchor: x509.Certificate, root_crl: x509
     "Intel SGX TCB Signing", not revoked. Without these a PCK key (held by the platform) could sign TCB data."""
     try:
         chain = load_pem_chain(chain_pem.encode(), check)
+        for cert in chain:
+            _decode_fully(cert)
     except FormatError as exc:
         raise VerificationError(check, exc.message) from None
+    except _DECODE_ERRORS as exc:
+        raise VerificationError(check, f"malformed certificate ({exc})") from None
     check_chain(chain, anchor, now, check)
     signer = chain[0]
     if len([c for c in chain if c != anchor]) != 1 or _cn(signer) != TCB_SIGNING_CN:
@@ -262,13 +271,74 @@ def _verified_collateral(col: QuoteCollateral, anchor: x509.Certificate, now: da
     if identity.id != QE_IDENTITY_IDS[tee]:
         raise VerificationError("qe-identity", f"QE Identity {identity.id!r} does not apply to a {tee.upper()} quote")
     _check_dates(identity.issue_date, identity.next_update, now, "qe-identity-validity", "the QE Identity")
-    return _Collateral(tcb_info, identity, root_crl, pck_crl)
+    return _Collateral(tcb_info, identity, root_crl, pck_crl, col.pck_crl)
+
+
+# What `cryptography` raises on certificates it can load but not fully decode.
+_DECODE_ERRORS = (ValueError, TypeError, UnsupportedAlgorithm, x509.DuplicateExtension, x509.UnsupportedGeneralNameType)
+
+
+@lru_cache(maxsize=256)
+def _load_pck_cert(der: bytes) -> x509.Certificate:
+    """A certificate of the quote's PCK chain, fully decoded now: `cryptography` decodes names, extensions and the
+    key lazily, and a malformed one must fail here as a FormatError, not later as a stray ValueError."""
+    field = "certification_data.pck_cert_chain"
+    cert = load_cert(der, field)
+    try:
+        _decode_fully(cert)
+    except _DECODE_ERRORS as exc:
+        raise FormatError(field, f"malformed certificate ({exc})") from None
+    return cert
+
+
+def _decode_fully(cert: x509.Certificate) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # e.g. a negative serial number: refused later by a signature check
+        _ = (cert.issuer, cert.subject, cert.extensions, cert.public_key(), cert.signature_hash_algorithm,
+             cert.not_valid_before_utc, cert.not_valid_after_utc, cert.serial_number)
+
+
+@lru_cache(maxsize=256)
+def _issuance_error(cert: x509.Certificate, issuer: x509.Certificate) -> str | None:
+    """`check_issued_by` (names, CA flag, signature), remembered per pair: a verifier fed many variants of one quote
+    re-checks only the links that changed."""
+    try:
+        check_issued_by(cert, issuer, "link")
+    except VerificationError as exc:
+        return exc.message
+    return None
+
+
+def _check_chain_cached(certs: list[x509.Certificate], anchor: x509.Certificate, now: datetime, check: str) -> None:
+    """`x509util.check_chain` with remembered signature checks (validity is always re-checked at `now`)."""
+    check_validity(anchor, now, check)
+    for cert, issuer in [(anchor, anchor), *zip(certs, [*certs[1:], anchor], strict=True)]:
+        if cert is not anchor:
+            check_validity(cert, now, check)
+        error = _issuance_error(cert, issuer)
+        if error is not None:
+            raise VerificationError(check, error)
+
+
+@lru_cache(maxsize=64)
+def _crl_error(crl_der: bytes, issuer: x509.Certificate, now: datetime) -> str | None:
+    try:
+        check_crl(_load_crl(crl_der, "crl"), issuer, now, "crl")
+    except VerificationError as exc:
+        return exc.message
+    return None
+
+
+def _check_crl_cached(crl_der: bytes, issuer: x509.Certificate, now: datetime, check: str) -> None:
+    error = _crl_error(crl_der, issuer, now)
+    if error is not None:
+        raise VerificationError(check, error)
 
 
 @lru_cache(maxsize=64)
 def _anchor_for(chain: tuple[bytes, ...], anchors: tuple[x509.Certificate, ...]) -> tuple[x509.Certificate, int]:
     """The trusted root the PCK chain ends in, and how many of its certificates lie below it."""
-    last = load_cert(chain[-1], "certification_data.pck_cert_chain")
+    last = _load_pck_cert(chain[-1])
     for anchor in anchors:
         if anchor.public_bytes(Encoding.DER) == chain[-1]:
             return anchor, len(chain) - 1
@@ -292,8 +362,8 @@ def _verified_pck(chain: tuple[bytes, ...], anchor: x509.Certificate, below: int
     """Step 3 without CRLs: exactly PCK leaf -> PCK CA -> root, each valid at `now`, plus the SGX extension."""
     if below != 2:
         raise VerificationError("pck-chain", f"expected PCK leaf and PCK CA below the root, got {below} certificates")
-    certs = [load_cert(der, "certification_data.pck_cert_chain") for der in chain[:below]]
-    check_chain(certs, anchor, now, "pck-chain")
+    certs = [_load_pck_cert(der) for der in chain[:below]]
+    _check_chain_cached(certs, anchor, now, "pck-chain")
     leaf, ca = certs
     ca_type = PCK_CA_CNS.get(_cn(ca))
     if ca_type is None or _cn(leaf) != PCK_LEAF_CN:
@@ -407,7 +477,7 @@ def verify_intel(
     pck = _verified_pck(chain, anchor, below, now)
     if col is not None:
         check_not_revoked(pck.ca, col.root_crl, "root-crl")
-        check_crl(col.pck_crl, pck.ca, now, "pck-crl")
+        _check_crl_cached(col.pck_crl_der, pck.ca, now, "pck-crl")
         check_not_revoked(pck.leaf, col.pck_crl, "pck-crl")
 
     # 4: QE report signed by the PCK key
