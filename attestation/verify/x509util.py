@@ -10,7 +10,7 @@ import warnings
 from datetime import datetime
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from cryptography.hazmat.primitives.hashes import HashAlgorithm
@@ -26,7 +26,7 @@ def load_cert(data: bytes, field: str = "certificate") -> x509.Certificate:
             if data.lstrip().startswith(b"-----BEGIN"):
                 return x509.load_pem_x509_certificate(data)
             return x509.load_der_x509_certificate(data)
-        except ValueError as exc:
+        except (ValueError, x509.InvalidVersion) as exc:
             raise FormatError(field, f"not an X.509 certificate ({exc})") from None
 
 
@@ -72,7 +72,7 @@ def check_issued_by(cert: x509.Certificate, issuer: x509.Certificate, check: str
         raise VerificationError(check, f"{_name(issuer)} has no basicConstraints, so it is not a CA") from None
     try:
         cert.verify_directly_issued_by(issuer)
-    except (InvalidSignature, ValueError, TypeError) as exc:
+    except (InvalidSignature, ValueError, TypeError, UnsupportedAlgorithm) as exc:
         message = f"the signature of {_name(cert)} by {_name(issuer)} is invalid ({exc})"
         raise VerificationError(check, message) from None
 
