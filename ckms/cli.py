@@ -12,6 +12,7 @@ from importlib import metadata
 
 import click
 
+from ckms.commands.attestation import attestation
 from ckms.commands.attributes import attributes
 from ckms.commands.locate import locate
 from ckms.commands.server import server, server_version
@@ -52,6 +53,7 @@ cli.add_command(attributes)
 cli.add_command(attributes.commands["get"], "get-attributes")
 cli.add_command(server_version)
 cli.add_command(server)
+cli.add_command(attestation)
 
 
 def _fail(message: str, code: int = 1) -> None:

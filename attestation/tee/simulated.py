@@ -89,6 +89,10 @@ class SimulatedTee:
             return self.amd.roots()
         return self.intel.roots()
 
+    def root_path(self) -> Path:
+        """The file holding this kind's simulated trust anchor (what a verifier is told to trust)."""
+        return self.amd.directory / "ark.pem" if self.kind == "sev-snp" else self.intel.root_path()
+
     def root_pem(self) -> bytes:
         """The trust anchor of this kind's simulated PKI (Intel-style root or AMD-style ARK)."""
         return self.amd.ark_pem() if self.kind == "sev-snp" else self.intel.root_pem()
