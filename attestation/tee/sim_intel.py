@@ -263,7 +263,7 @@ def _tcb_info(kind: str, platform: dict[str, Any], start: datetime) -> dict[str,
                 ],
             }
         ]
-        up["tdxtcbcomponents"] = _components(tee)
+        up["tdxtcbcomponents"] = _components(tee[:1] + b"\x00" + tee[2:])  # byte 1 is a version, Intel lists 0
         old["tdxtcbcomponents"] = _components(bytes(16))
     info["tcbLevels"] = [
         {"tcb": up, "tcbDate": _date(start), "tcbStatus": "UpToDate"},

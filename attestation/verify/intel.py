@@ -399,12 +399,9 @@ def _platform_level(info: TcbInfo, pck: PckExtension, tee_tcb_svn: bytes | None)
 
 
 def _tdx_module_level(info: TcbInfo, body: TdReport10) -> IsvTcbLevel | None:
-    """MRSIGNERSEAM and SEAMATTRIBUTES against `tdxModule`, and for a module of major version > 0 its
-    `TDX_%02X` identity and TCB level (by TEE_TCB_SVN[0])."""
-    module = info.tdx_module
-    if module is None:
-        raise VerificationError("tcb-info", "a TDX TCB Info needs a tdxModule")
-    candidates = [module]
+    """MRSIGNERSEAM and SEAMATTRIBUTES against the module's identity: for a module of major version > 0 (TEE_TCB_SVN[1])
+    the `TDX_%02X` entry of `tdxModuleIdentities`, which also gives a TCB level (by TEE_TCB_SVN[0]); otherwise, or
+    for a TCB Info without module identities, the generic `tdxModule` (no level of its own)."""
     major = body.tdx_module_major_version
     identity = None
     if major > 0 and info.tdx_module_identities is not None:
@@ -412,12 +409,15 @@ def _tdx_module_level(info: TcbInfo, body: TdReport10) -> IsvTcbLevel | None:
         identity = next((m for m in info.tdx_module_identities if m.id.upper() == wanted), None)
         if identity is None:
             raise VerificationError("tdx-module", f"the TCB Info has no TDX module identity {wanted}")
-        candidates.append(identity)
-    for m in candidates:
-        if m.mrsigner != body.mr_signer_seam:
-            raise VerificationError("tdx-module", f"MRSIGNERSEAM {body.mr_signer_seam.hex()} is not {m.mrsigner.hex()}")
-        if not masked_equal(body.seam_attributes, m.attributes_mask, m.attributes):
-            raise VerificationError("tdx-module", f"SEAMATTRIBUTES {body.seam_attributes.hex()} do not match")
+    module = identity or info.tdx_module
+    if module is None:
+        raise VerificationError("tcb-info", "a TDX TCB Info needs a tdxModule")
+    if module.mrsigner != body.mr_signer_seam:
+        raise VerificationError(
+            "tdx-module", f"MRSIGNERSEAM {body.mr_signer_seam.hex()} is not {module.mrsigner.hex()}"
+        )
+    if not masked_equal(body.seam_attributes, module.attributes_mask, module.attributes):
+        raise VerificationError("tdx-module", f"SEAMATTRIBUTES {body.seam_attributes.hex()} do not match")
     if identity is None:
         return None
     level = first_isv_level(identity.tcb_levels, body.tdx_module_svn)

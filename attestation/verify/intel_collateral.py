@@ -248,17 +248,24 @@ def _components(tcb: Mapping[str, Any], key: str, check: str) -> tuple[int, ...]
     return tuple(_get(item, "svn", int, check) for item in items)
 
 
+# An enclave or TDX module identity level is one of these (the platform's other statuses do not apply to it).
+ISV_TCB_STATUSES = frozenset({UP_TO_DATE, OUT_OF_DATE, REVOKED})
+
+
 def _isv_levels(obj: Mapping[str, Any], check: str) -> tuple[IsvTcbLevel, ...]:
     levels = []
     for level in _get(obj, "tcbLevels", list, check):
         if not isinstance(level, dict):
             raise VerificationError(check, "a tcbLevels entry is not an object")
         tcb = _get(level, "tcb", dict, check)
+        status = _status(level, check)
+        if status not in ISV_TCB_STATUSES:
+            raise VerificationError(check, f"TCB status {status!r} is not valid for an enclave or module identity")
         levels.append(
             IsvTcbLevel(
                 isv_svn=_get(tcb, "isvsvn", int, check),
                 tcb_date=_get(level, "tcbDate", str, check),
-                status=_status(level, check),
+                status=status,
                 advisory_ids=_advisories(level, check),
             )
         )
