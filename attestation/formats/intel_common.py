@@ -310,7 +310,8 @@ class QeReportCertificationData:
         inner = read_certification_data(r, f"{field}.certification_data", nested=True)
         if r.remaining:
             raise FormatError(f"{field}.size", f"{r.remaining} bytes left after the inner certification data")
-        assert not isinstance(inner, QeReportCertificationData)
+        if isinstance(inner, QeReportCertificationData):  # (read_certification_data refuses it when nested)
+            raise FormatError(f"{field}.certification_data.type", "QE report certification data nested in itself")
         return cls(qe_report, signature, auth, inner)
 
     def body(self) -> bytes:

@@ -15,6 +15,7 @@ from attestation.formats.intel_common import (
     QeReportCertificationData,
     QuoteHeader,
     pem_encode,
+    read_certification_data,
     split_pem_chain,
     write_certification_data,
 )
@@ -194,8 +195,6 @@ def test_certification_data_types(intel_samples: dict[str, Sample]) -> None:
         outer.qe_report, outer.qe_report_signature, outer.qe_auth_data, OpaqueCertificationData(6, b"")
     )
     blob = write_certification_data(nested)
-    from attestation.formats.intel_common import read_certification_data
-
     with pytest.raises(FormatError) as info:
         read_certification_data(Reader(blob), "cd")
     assert info.value.field.endswith("certification_data.type")
