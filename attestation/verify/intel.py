@@ -21,6 +21,21 @@ Steps (spec/attestation.md §1.5, in this order; each failure is a `Verification
 10. debug enclave or TD; TD attributes (reserved bits, SEPT_VE_DISABLE); MRSERVICETD
                                                                       "debug", "td-attributes", "mr-servicetd"
 then the Policy: "measurement", "mrsigner", "rtmr", "report-data", "mr-config-id", "isv-svn", "tcb-status", "policy".
+Also: "time" (naive `now`), "collateral" (malformed QuoteCollateralV3). Malformed quote bytes raise `FormatError`.
+
+Choices where the spec leaves room:
+- The TCB Info / QE Identity signer must be the "Intel SGX TCB Signing" certificate issued directly by the root (not
+  a CA): any other certificate under the root, such as a PCK certificate whose key sits in a platform, could
+  otherwise vouch for TCB data. The PCK chain must be exactly "Intel SGX PCK Certificate" -> "Intel SGX PCK
+  Processor/Platform CA" -> root.
+- TDX module: a module of major version > 0 (TEE_TCB_SVN[1]) must match its `TDX_%02X` entry of
+  `tdxModuleIdentities` (MRSIGNERSEAM, masked SEAMATTRIBUTES, a level for TEE_TCB_SVN[0]); a version-0 module, or a
+  TCB Info without module identities, is held to `tdxModule`. TD report 1.5's TEE_TCB_SVN2 is reported, not matched.
+- Statuses merge as the worst of platform, QE and module (`intel_collateral.merge_statuses`); advisory IDs are the
+  union, platform first. Identity levels may only be UpToDate, OutOfDate or Revoked.
+- A policy requirement that cannot apply fails instead of being ignored: MRSIGNER or ISVSVN for a TD, RTMRs for an
+  enclave, SNP/Nitro fields ("policy"). `mr_config_id` is MRCONFIGID (48 bytes) for a TD and CONFIGID (64) for an
+  enclave; a `report_data` shorter than 64 bytes is compared zero-padded.
 
 Without collateral (allowed only with `Policy(require_tcb=False)`) steps 1, 2, 6, 8 and 9 are skipped and the
 revocation lists are not consulted: the claims say `tcb_status=None`. The chain to the root and every signature are
