@@ -29,7 +29,7 @@ def detect_kind(evidence: bytes) -> str:
     if len(evidence) >= 8:
         version = int.from_bytes(evidence[0:2], "little")
         tee_type = int.from_bytes(evidence[4:8], "little")
-        if version == 3 and tee_type == 0x00000000:
+        if version in (3, 5) and tee_type == 0x00000000:  # v5 can carry an SGX enclave body too
             return "sgx"
         if version in (4, 5) and tee_type == 0x00000081:
             return "tdx"

@@ -19,15 +19,31 @@ from attestation.errors import FormatError, VerificationError
 
 
 def load_cert(data: bytes, field: str = "certificate") -> x509.Certificate:
-    """One certificate, DER or PEM (AMD VCEKs have serial number 0: the deprecation warning is expected)."""
+    """One certificate, DER or PEM, decoded in full now (AMD VCEKs have serial number 0: the warning is expected).
+
+    `cryptography` decodes names, extensions and keys lazily, so a malformed certificate would otherwise fail
+    later with an untyped exception in the middle of a check.
+    """
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
             if data.lstrip().startswith(b"-----BEGIN"):
-                return x509.load_pem_x509_certificate(data)
-            return x509.load_der_x509_certificate(data)
-        except (ValueError, x509.InvalidVersion) as exc:
-            raise FormatError(field, f"not an X.509 certificate ({exc})") from None
+                cert = x509.load_pem_x509_certificate(data)
+            else:
+                cert = x509.load_der_x509_certificate(data)
+            decode_fully(cert)
+        except (ValueError, TypeError, x509.InvalidVersion, x509.DuplicateExtension, UnsupportedAlgorithm) as exc:
+            raise FormatError(field, f"not a well-formed X.509 certificate ({exc})") from None
+    return cert
+
+
+def decode_fully(cert: x509.Certificate) -> None:
+    """Touch every lazily decoded part (raises what `cryptography` raises on malformed content)."""
+    _ = (cert.subject, cert.issuer, cert.serial_number, cert.not_valid_before_utc, cert.not_valid_after_utc)
+    for ext in cert.extensions:
+        _ = ext.value
+    cert.public_key()
+    _ = cert.signature_hash_algorithm
 
 
 def load_pem_chain(data: bytes, field: str = "certificate chain") -> list[x509.Certificate]:
@@ -36,8 +52,10 @@ def load_pem_chain(data: bytes, field: str = "certificate chain") -> list[x509.C
         warnings.simplefilter("ignore")
         try:
             certs = x509.load_pem_x509_certificates(data.rstrip(b"\x00"))
-        except ValueError as exc:
-            raise FormatError(field, f"not a PEM certificate bundle ({exc})") from None
+            for cert in certs:
+                decode_fully(cert)
+        except (ValueError, TypeError, x509.InvalidVersion, x509.DuplicateExtension, UnsupportedAlgorithm) as exc:
+            raise FormatError(field, f"not a well-formed PEM certificate bundle ({exc})") from None
     if not certs:
         raise FormatError(field, "no certificate")
     return certs
