@@ -5,4 +5,4 @@ set -eu
 . "$(dirname "$0")/scripts/venv.sh" "[test]"
 cd "$ROOT"
 "$VENV/bin/ruff" check .
-exec "$VENV/bin/python" -m pytest "$@"
+exec "$VENV/bin/python" -m pytest -n auto "$@"
