@@ -18,7 +18,9 @@ from pathlib import Path
 from typing import Any
 
 DEFAULT_TOML = "/etc/cosmian_kms/server.toml"
-DATABASE_TYPES = ("sqlite",)
+DATABASE_TYPES = ("sqlite", "sqlite-enc", "postgresql", "mysql", "redis-findex")
+# Backends on a database server: they need --database-url.
+SERVER_DATABASE_TYPES = ("postgresql", "mysql", "redis-findex")
 
 
 class ConfigError(Exception):
@@ -31,6 +33,10 @@ class ServerConfig:
     database_url: str | None = None
     sqlite_path: str = "./sqlite-data"
     clear_database: bool = False
+    redis_master_password: str | None = None
+    redis_findex_label: str | None = None
+    # Secret from which the keys that wrap every stored object are derived (encryption at rest); never logged.
+    database_secret: str | None = None
     port: int = 9998
     hostname: str = "0.0.0.0"
     root_data_path: str = "./root-data"
@@ -67,6 +73,24 @@ _OPTIONS: tuple[_Option, ...] = (
     _Option("database_url", str, "database URL, for server databases", ("db",)),
     _Option("sqlite_path", str, "directory of the SQLite database (default ./sqlite-data)", ("db",)),
     _Option("clear_database", bool, "erase the database at start (irreversible)", ("db",)),
+    _Option(
+        "redis_master_password",
+        str,
+        "redis-findex: password from which the keys encrypting Redis values and the index are derived",
+        ("db",),
+    ),
+    _Option(
+        "redis_findex_label",
+        str,
+        "redis-findex: public label mixed into the index keys; changing it re-keys the index at start",
+        ("db",),
+    ),
+    _Option(
+        "database_secret",
+        str,
+        "secret from which the keys wrapping every stored object and index entry are derived (encryption at rest)",
+        ("db",),
+    ),
     _Option("port", int, "port to listen on (default 9998)", ("http",)),
     _Option("hostname", str, "address to listen on (default 0.0.0.0)", ("http",)),
     _Option("root_data_path", str, "directory for the server's own files (default ./root-data)", ("workspace",)),
@@ -185,6 +209,10 @@ def validate(config: ServerConfig) -> None:
         raise ConfigError(
             f"--database-type {config.database_type!r} is not supported; use one of {', '.join(DATABASE_TYPES)}"
         )
+    if config.database_type in SERVER_DATABASE_TYPES and not config.database_url:
+        raise ConfigError(f"--database-type {config.database_type} needs --database-url")
+    if config.database_type == "redis-findex" and not (config.redis_master_password and config.redis_findex_label):
+        raise ConfigError("--database-type redis-findex needs --redis-master-password and --redis-findex-label")
     if not 0 < config.port < 65536:
         raise ConfigError(f"--port {config.port} is not a TCP port")
     if config.workers < 0 or config.threads < 1:
