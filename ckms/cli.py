@@ -14,9 +14,11 @@ import click
 
 from ckms.commands.attestation import attestation
 from ckms.commands.attributes import attributes
+from ckms.commands.bootstrap import bootstrap
 from ckms.commands.locate import locate
 from ckms.commands.server import server, server_version
 from ckms.commands.sym import sym
+from ckms.commands.verify import verify
 from ckms.context import CliContext
 from ckms.errors import CliError
 from kms.kmip.errors import KmipError
@@ -54,6 +56,8 @@ cli.add_command(attributes.commands["get"], "get-attributes")
 cli.add_command(server_version)
 cli.add_command(server)
 cli.add_command(attestation)
+cli.add_command(bootstrap)
+cli.add_command(verify)
 
 
 def _fail(message: str, code: int = 1) -> None:
