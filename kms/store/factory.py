@@ -10,4 +10,17 @@ from kms.store.sql import SqlStore
 def open_store(config: ServerConfig) -> ObjectStore:
     if config.database_type == "sqlite":
         return SqlStore.sqlite(config.sqlite_path, clear=config.clear_database)
+    if config.database_type == "redis-findex":
+        from kms.store.redis_findex import RedisFindexStore  # redis-py is only imported when used
+
+        if not (config.database_url and config.redis_master_password and config.redis_findex_label):
+            raise ConfigError(
+                "--database-type redis-findex needs --database-url, --redis-master-password and --redis-findex-label"
+            )
+        return RedisFindexStore(
+            config.database_url,
+            config.redis_master_password,
+            config.redis_findex_label,
+            clear=config.clear_database,
+        )
     raise ConfigError(f"database type {config.database_type!r} is not supported")
