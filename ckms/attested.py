@@ -151,6 +151,13 @@ def _with_roots(trust: Trust, kind: str, verify: Callable[[TrustedRoots | None],
     raise AssertionError("unreachable")  # candidates is never empty
 
 
+def _named(check: str, exc: AttestationError) -> VerificationError:
+    """A library format error as the check it fails, without repeating the check's name in the message."""
+    field = getattr(exc, "field", None)
+    message = getattr(exc, "message", None)
+    return VerificationError(check, message if field == check and message else str(exc))
+
+
 def _guard(fn: Callable[[], Claims]) -> Claims:
     """Library failures other than VerificationError (a malformed structure) as a named check."""
     try:
@@ -158,7 +165,7 @@ def _guard(fn: Callable[[], Claims]) -> Claims:
     except VerificationError:
         raise
     except AttestationError as exc:
-        raise VerificationError("evidence", str(exc)) from None
+        raise _named("evidence", exc) from None
 
 
 # ---------------------------------------------------------------------------------------------- verification
@@ -191,11 +198,11 @@ def appraise_certificate(
     try:
         found = read_certificate(cert)
     except AttestationError as exc:
-        raise VerificationError("ratls-extension", str(exc)) from None
+        raise _named("ratls-extension", exc) from None
     try:
         kind = detect_kind(found.evidence)
     except AttestationError as exc:
-        raise VerificationError("ratls-evidence", str(exc)) from None
+        raise _named("ratls-evidence", exc) from None
     expectation = expected.for_evidence(kind, trust.simulated)
     policy = expectation.policy()
     claims = _with_roots(
@@ -252,7 +259,7 @@ def appraise_answer(
     try:
         kind = detect_kind(answer.evidence)
     except AttestationError as exc:
-        raise VerificationError("ratls-evidence", str(exc)) from None
+        raise _named("ratls-evidence", exc) from None
     expectation = expected.for_evidence(kind, trust.simulated)
     policy = expectation.policy()
     claims = _with_roots(
@@ -314,7 +321,7 @@ def failure_message(exc: VerificationError, answer_tee: str | None, trust: Trust
     """The library's message, with a hint when a simulated server meets the real roots (the usual first try)."""
     message = exc.message
     if answer_tee and answer_tee.startswith("simulated") and not trust.simulated and exc.check in (
-        "ark", "pck-chain", "product", "ask"
+        "ark", "pck-chain", "product", "ask", "tee-type"
     ):
         message += " (the server says its TEE is simulated: trust its root with --trust-simulated-root PEM)"
     return message

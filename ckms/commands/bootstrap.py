@@ -218,7 +218,7 @@ def _database_body(opts: dict[str, Any]) -> dict[str, Any]:
         "sqlite_path": sqlite_path,
         "redis_master_password": opts["redis_master_password"],
         "redis_findex_label": opts["redis_findex_label"],
-        "database_secret": _database_secret(opts["database_secret_file"]) if opts["database_secret_file"] else None,
+        "database_secret": None,  # read with the other local files, in _read_inputs
         "clear_database": bool(opts["clear_database"]),
     }
 
@@ -589,6 +589,8 @@ def _read_inputs(
         cfg=cfg,
         conf_path=conf_path,
     )
+    if opts["database_secret_file"] is not None:
+        database["database_secret"] = _database_secret(opts["database_secret_file"])
     owner = None
     if opts["owner_pkcs12"] is not None:
         owner = _owner_spki_sha256(opts["owner_pkcs12"], opts["owner_pkcs12_password"])
