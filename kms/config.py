@@ -228,5 +228,14 @@ def validate(config: ServerConfig) -> None:
     if config.socket_server_start and not config.https_p12_file:
         # Keys travel in these messages: KMIP over TCP is only ever served over TLS.
         raise ConfigError("--socket-server-start requires --https-p12-file (the KMIP socket is TLS only)")
+    if config.database_type == "sqlite-enc":
+        if config.socket_server_start:
+            # Each sqlite-enc request names its database and key in the KmsDatabaseSecret HTTP header; binary KMIP
+            # on a socket has no place for it.
+            raise ConfigError("--socket-server-start is not available with --database-type sqlite-enc: KMIP over "
+                              "the socket cannot carry the KmsDatabaseSecret header each request needs")
+        if config.database_secret:
+            raise ConfigError("--database-secret does not apply to sqlite-enc: each group's database is encrypted "
+                              "with the secret its clients send (POST /new_database creates one)")
     if config.authority_cert_file and not Path(config.authority_cert_file).is_file():
         raise ConfigError(f"--authority-cert-file {config.authority_cert_file} does not exist")

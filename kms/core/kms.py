@@ -30,7 +30,15 @@ from kms.kmip.messages import RequestMessage, ResponseBatchItem, ResponseHeader,
 from kms.kmip.payloads import PAYLOADS, ProtocolVersion
 from kms.kmip.tags import Tag
 from kms.kmip.ttlv import PSEUDO_BASE_RESPONSE, TTLV, ItemType
-from kms.store.base import DuplicateError, ObjectStore, Query, ReadOnlySession, StoreError, TransientStoreError
+from kms.store.base import (
+    CorruptObjectError,
+    DuplicateError,
+    ObjectStore,
+    Query,
+    ReadOnlySession,
+    StoreError,
+    TransientStoreError,
+)
 
 log = logging.getLogger("kms.core")
 
@@ -63,7 +71,7 @@ class Kms:
         self.store = store
         self.identity = identity or ServerIdentity()
         self.clock = clock
-        self.cache = ObjectCache(cache_capacity)
+        self.cache = ObjectCache(cache_capacity if store.cacheable else 0)
         self.streams = StreamRegistry(clock=clock)
         self.handlers = HANDLERS
 
@@ -329,4 +337,6 @@ class Kms:
 
 def _store_failure(exc: StoreError) -> KmipError:
     log.error("store failure: %s", exc)
+    if isinstance(exc, CorruptObjectError):  # names the object; an operator must look at it, retrying won't help
+        return KmipError(ResultReason.GeneralFailure, str(exc))
     return KmipError(ResultReason.GeneralFailure, "the key store is unavailable; retry later")

@@ -29,6 +29,10 @@ def create_app(config: ServerConfig, kms: Kms | None = None) -> Flask:
     app.extensions["kms_version_json"] = json.dumps(info_routes.version_string(VERSION))
     app.register_blueprint(kmip_routes.bp)
     app.register_blueprint(info_routes.bp)
+    if config.database_type == "sqlite-enc":
+        from kms.server import sqlite_enc_routes  # POST /new_database and the per-request KmsDatabaseSecret
+
+        sqlite_enc_routes.init_app(app, kms.store)
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> Response:

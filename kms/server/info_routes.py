@@ -8,7 +8,7 @@ import time
 from cryptography.hazmat.backends.openssl import backend as openssl_backend
 from flask import Blueprint, Response, current_app
 
-from kms.store.base import Query, StoreError
+from kms.store.base import StoreError
 
 bp = Blueprint("info", __name__)
 
@@ -27,8 +27,7 @@ def health() -> Response:
     kms = current_app.extensions["kms"]
     start = time.perf_counter()
     try:
-        with kms.store.session(write=False) as session:
-            session.find(Query(uids=[]))
+        kms.store.check()
         db = {"name": kms.store.__class__.__name__, "status": "UP"}
         status = "UP"
     except StoreError as exc:

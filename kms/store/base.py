@@ -30,6 +30,18 @@ class DuplicateError(StoreError):
     """An object with this unique identifier already exists."""
 
 
+class CorruptObjectError(StoreError):
+    """A stored row failed its integrity check (tampered, moved to another id, or written under another secret).
+
+    Not transient: retrying reads the same bytes. The engine reports it with its message, which names the object,
+    instead of the generic "store unavailable", because an operator must investigate it.
+    """
+
+
+class WrongSecretError(StoreError):
+    """The configured database secret is not the one the database was initialised with."""
+
+
 @dataclasses.dataclass(slots=True)
 class StoredObject:
     uid: str
@@ -101,6 +113,9 @@ class Session(abc.ABC):
 
 
 class ObjectStore(abc.ABC):
+    # False for stores whose keys must not outlive a request (sqlite-enc): the engine then keeps no decoded objects.
+    cacheable: bool = True
+
     @abc.abstractmethod
     def session(self, write: bool) -> AbstractContextManager[Session]:
         """A transaction; `write` lets backends take the write lock up front (SQLite BEGIN IMMEDIATE)."""
@@ -111,6 +126,17 @@ class ObjectStore(abc.ABC):
 
     @abc.abstractmethod
     def get_parameter(self, name: str) -> str | None: ...
+
+    def put_parameter_once(self, name: str, value: str) -> str:
+        """Store `value` under `name` unless a value is already there; return the value stored (ours or the one
+        that was there). Atomic, so several processes or nodes starting at once on an empty database agree on one
+        value (the encryption salt and check value of kms.store.encrypted)."""
+        raise StoreError(f"{type(self).__name__} cannot store database parameters")
+
+    def check(self) -> None:
+        """A cheap liveness probe for GET /health: raise StoreError when the database cannot be used."""
+        with self.session(write=False) as session:
+            session.find(Query(uids=[]))
 
     @abc.abstractmethod
     def close(self) -> None: ...

@@ -10,6 +10,12 @@ from kms.store.sql import SqlStore
 def open_store(config: ServerConfig) -> ObjectStore:
     if config.database_type == "sqlite":
         return SqlStore.sqlite(config.sqlite_path, clear=config.clear_database)
+    if config.database_type in ("postgresql", "mysql"):
+        if not config.database_url:
+            raise ConfigError(f"--database-type {config.database_type} needs --database-url")
+        # One pooled connection per gunicorn thread, plus the health probe and the socket listener's.
+        pool = max(4, config.threads + 2)
+        return SqlStore.server(config.database_type, config.database_url, clear=config.clear_database, pool_size=pool)
     if config.database_type == "redis-findex":
         from kms.store.redis_findex import RedisFindexStore  # redis-py is only imported when used
 

@@ -1,9 +1,21 @@
-"""SQLAlchemy backend (SQLite here; PostgreSQL and MySQL reuse the same tables).
+"""SQLAlchemy backend: SQLite, PostgreSQL (psycopg 3) and MySQL/MariaDB (PyMySQL) on the same tables.
 
-Tables: `objects` (serialised object + indexed columns + version for optimistic concurrency), `tags`,
-`names`, `read_access` (per-user grants) and `parameters` (schema version). SQLite runs in WAL mode with
-secure_delete, and write transactions start with BEGIN IMMEDIATE so concurrent writers queue on the lock
-instead of failing on an upgrade deadlock.
+Tables and schema versioning: kms.store.schema. Every request is one transaction:
+- SQLite runs in WAL mode with secure_delete; write transactions start with BEGIN IMMEDIATE behind a
+  process-wide then file lock, so writers queue instead of failing on an upgrade deadlock.
+- PostgreSQL and MySQL run at READ COMMITTED from a connection pool; concurrent writers are arbitrated by the
+  `version` column (UPDATE ... WHERE version = expected, rowcount checked: MySQL connections count matched rows,
+  CLIENT.FOUND_ROWS, which SQLAlchemy's MySQL dialects set), and by the database's row locks. A statement sees
+  every transaction committed before it started, so an object created through one node is found by a Locate on
+  any other node once its Create has returned (all nodes must use the primary: with several PostgreSQL hosts,
+  add `target_session_attrs=read-write`).
+- Deadlocks, serialization failures, lock wait timeouts and lost connections raise TransientStoreError: the
+  engine re-runs the whole request. A duplicate uid raises DuplicateError without poisoning a PostgreSQL
+  transaction (INSERT ... ON CONFLICT DO NOTHING).
+
+URLs: `sqlite:///path`; `postgresql://` or `postgres://` URLs and libpq key=value strings are handed to libpq
+as they are (several `host:port` pairs, `target_session_attrs`, `sslmode`... all work); `mysql://` and
+`mariadb://` use PyMySQL with utf8mb4 and strict SQL mode.
 """
 
 from __future__ import annotations
@@ -11,36 +23,21 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import re
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import (
-    BigInteger,
-    Column,
-    Index,
-    Integer,
-    LargeBinary,
-    MetaData,
-    String,
-    Table,
-    Text,
-    UniqueConstraint,
-    and_,
-    bindparam,
-    create_engine,
-    delete,
-    event,
-    func,
-    insert,
-    select,
-    update,
-)
-from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
+from sqlalchemy import and_, bindparam, create_engine, delete, event, func, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
+from kms.store import schema
 from kms.store.base import (
     ConflictError,
     DuplicateError,
@@ -52,60 +49,10 @@ from kms.store.base import (
     StoreError,
     TransientStoreError,
 )
+from kms.store.schema import names, objects, parameters, read_access, tags
 
-SCHEMA_VERSION = "2"
-
-metadata = MetaData()
-objects = Table(
-    "objects",
-    metadata,
-    Column("id", String(128), primary_key=True),
-    Column("seq", BigInteger().with_variant(Integer, "sqlite"), nullable=False),
-    Column("object", LargeBinary, nullable=False),
-    Column("attributes", LargeBinary, nullable=False),
-    Column("object_type", Integer, nullable=False),
-    Column("state", Integer, nullable=False),
-    Column("owner", String(255), nullable=False),
-    Column("algorithm", Integer),
-    Column("length", Integer),
-    Column("version", BigInteger, nullable=False),
-    # Copies of the object's tags and names, so reading an object is one query; the `tags` and `names` tables
-    # are the search indexes.
-    Column("tags_json", Text, nullable=False, default="[]"),
-    Column("names_json", Text, nullable=False, default="[]"),
-    Index("ix_objects_owner_type", "owner", "object_type"),
-    Index("ix_objects_seq", "seq"),
-)
-tags = Table(
-    "tags",
-    metadata,
-    Column("id", String(128), nullable=False),
-    Column("tag", String(255), nullable=False),
-    UniqueConstraint("id", "tag"),
-    Index("ix_tags_tag", "tag"),
-)
-names = Table(
-    "names",
-    metadata,
-    Column("id", String(128), nullable=False),
-    Column("name", String(255), nullable=False),
-    Index("ix_names_name", "name"),
-    Index("ix_names_id", "id"),
-)
-read_access = Table(
-    "read_access",
-    metadata,
-    Column("id", String(128), nullable=False),
-    Column("userid", String(255), nullable=False),
-    Column("permissions", String(2048), nullable=False),
-    UniqueConstraint("id", "userid"),
-)
-parameters = Table(
-    "parameters",
-    metadata,
-    Column("name", String(128), primary_key=True),
-    Column("value", String(256)),
-)
+# Kept for callers of the pre-Alembic module; the schema revision is kms.store.schema.HEAD.
+SCHEMA_VERSION = schema.LEGACY_DB_VERSION
 
 _COLS = (
     objects.c.id,
@@ -122,7 +69,9 @@ _COLS = (
 )
 # Statements built once: per request only the parameters change (and SQLAlchemy's compiled cache hits).
 _GET = select(*_COLS).where(objects.c.id == bindparam("uid"))
+_GET_MANY = select(*_COLS).where(objects.c.id.in_(bindparam("uids", expanding=True)))
 _INSERT = insert(objects)
+_PG_INSERT = pg_insert(objects).on_conflict_do_nothing(index_elements=[objects.c.id]).returning(objects.c.id)
 _UPDATE = (
     update(objects)
     .where(and_(objects.c.id == bindparam("b_id"), objects.c.version == bindparam("b_expected")))
@@ -140,47 +89,72 @@ _UPDATE = (
     )
 )
 _NEXT_SEQ = select(func.coalesce(func.max(objects.c.seq), 0))
+_LOAD_CHUNK = 500  # uids per SELECT ... IN (...) in load_many
+
+# Session settings of every MySQL connection: strict mode (too long a value is an error, not a silent
+# truncation), no engine substitution.
+_MYSQL_SQL_MODE = "STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION,NO_ZERO_DATE,NO_ZERO_IN_DATE,ERROR_FOR_DIVISION_BY_ZERO"
 
 
 class SqlStore(ObjectStore):
+    """One SQL database. `url` as described in the module docstring; `pool_size` connections are kept open per
+    process on server databases (one per gunicorn thread is enough) and as many again may be opened at peaks."""
+
     def __init__(self, url: str, *, clear: bool = False, pool_size: int = 8) -> None:
         self.url = url
-        self.is_sqlite = url.startswith("sqlite")
-        kwargs: dict = {}
+        kind = _kind(url)
+        self.is_sqlite = kind == "sqlite"
+        self.dialect = kind
+        kwargs: dict[str, Any] = {"pool_size": pool_size, "max_overflow": pool_size}
+        target: str = url
         if self.is_sqlite:
             kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
-            kwargs["pool_size"] = pool_size
             kwargs["max_overflow"] = pool_size * 2
         else:
-            kwargs["pool_size"] = pool_size
-            kwargs["max_overflow"] = pool_size * 2
+            # A connection that died while pooled (database restart, idle timeout) is replaced at checkout
+            # instead of failing a request; recycle before MySQL's default 8 h wait_timeout.
             kwargs["pool_pre_ping"] = True
-        self.engine: Engine = create_engine(url, **kwargs)
+            kwargs["pool_recycle"] = 3600
+            kwargs["isolation_level"] = "READ COMMITTED"
+            if kind == "postgresql":
+                conninfo = _libpq_conninfo(url)
+                target = "postgresql+psycopg://"
+                kwargs["creator"] = lambda: _psycopg_connect(conninfo)
+            else:
+                target = _mysql_url(url)
+                kwargs["connect_args"] = {"init_command": f"SET SESSION sql_mode='{_MYSQL_SQL_MODE}'"}
+        try:
+            self.engine: Engine = create_engine(target, **kwargs)
+        except (ArgumentError, ValueError) as exc:
+            raise StoreError(f"invalid database URL: {exc}") from None
         if self.is_sqlite:
             event.listen(self.engine, "connect", _sqlite_on_connect)
         self._write_lock: threading.Lock | _WriteLock = threading.Lock()
+        file_lock: _WriteLock | None = None
         if self.is_sqlite and self.engine.url.database not in (None, "", ":memory:"):
-            self._write_lock = _WriteLock(Path(self.engine.url.database + ".writelock"))
+            file_lock = self._write_lock = _WriteLock(Path(self.engine.url.database + ".writelock"))
         try:
-            if clear:
-                metadata.drop_all(self.engine)
-            metadata.create_all(self.engine)
-            with self.engine.begin() as conn:
-                row = conn.execute(select(parameters.c.value).where(parameters.c.name == "db_version")).first()
-                if row is None:
-                    conn.execute(insert(parameters).values(name="db_version", value=SCHEMA_VERSION))
-                elif row[0] != SCHEMA_VERSION:
-                    raise StoreError(
-                        f"database schema version {row[0]} is not the version {SCHEMA_VERSION} this server uses"
-                    )
-        except SQLAlchemyError as exc:
-            raise StoreError(f"cannot open the database: {type(exc).__name__}") from exc
+            schema.prepare(self.engine, clear=clear, file_lock=file_lock)
+        except StoreError:
+            self.close()
+            raise
+        except (SQLAlchemyError, sqlite3.Error) as exc:
+            self.close()
+            raise StoreError(f"cannot open the database: {_describe(exc)}") from exc
 
     @classmethod
     def sqlite(cls, directory: str | Path, *, clear: bool = False) -> SqlStore:
         path = Path(directory)
         path.mkdir(parents=True, exist_ok=True)
         return cls(f"sqlite:///{path / 'kms.sqlite'}", clear=clear)
+
+    @classmethod
+    def server(cls, database_type: str, url: str, *, clear: bool = False, pool_size: int = 8) -> SqlStore:
+        """A PostgreSQL or MySQL store (`database_type` as in --database-type) from its --database-url."""
+        kind = _kind(url)
+        if kind != database_type:
+            raise StoreError(f"--database-type {database_type} needs a {database_type} URL, not a {kind} one")
+        return cls(url, clear=clear, pool_size=pool_size)
 
     @contextmanager
     def session(self, write: bool) -> Iterator[Session]:
@@ -197,10 +171,12 @@ class SqlStore(ObjectStore):
                 else:
                     with conn.begin():
                         yield _SqlSession(conn, self, write)
-        except OperationalError as exc:
-            raise _classify(exc.orig) from exc
-        except sqlite3.OperationalError as exc:
+        except DBAPIError as exc:
             raise _classify(exc) from exc
+        except sqlite3.Error as exc:
+            raise _classify_sqlite(exc) from exc
+        except PoolTimeoutError as exc:
+            raise TransientStoreError("no free database connection in the pool") from exc
 
     def _sqlite_transaction(self, conn: Connection, write: bool) -> Iterator[Session]:
         # Transaction control straight on the driver connection: the hot path of every request.
@@ -214,19 +190,56 @@ class SqlStore(ObjectStore):
             raw.execute("COMMIT" if ok else "ROLLBACK")  # type: ignore[union-attr]
 
     def scrub(self) -> None:
+        """SQLite: truncate the WAL (secure_delete already zeroes freed pages). PostgreSQL and MySQL: nothing.
+        Their dead row versions, WAL/binlog and undo are theirs to recycle (autovacuum, InnoDB purge); a VACUUM
+        per Destroy would not erase WAL or backups either. Key material must reach them already wrapped: that
+        is what the database secret (encryption at rest) is for."""
         if self.is_sqlite:
             with self.engine.connect() as conn:
                 conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def get_parameter(self, name: str) -> str | None:
-        with self.engine.connect() as conn:
-            row = conn.execute(select(parameters.c.value).where(parameters.c.name == name)).first()
-            return None if row is None else row[0]
+        try:
+            with self.engine.connect() as conn:
+                row = conn.execute(select(parameters.c.value).where(parameters.c.name == name)).first()
+        except DBAPIError as exc:
+            raise _classify(exc) from exc
+        return None if row is None else row[0]
 
     def close(self) -> None:
         self.engine.dispose()
         if isinstance(self._write_lock, _WriteLock):
             self._write_lock.close()
+
+
+def _kind(url: str) -> str:
+    """sqlite, postgresql or mysql, from the URL scheme; a string without a scheme is a libpq conninfo."""
+    scheme = url.split("://", 1)[0].split("+", 1)[0].lower() if "://" in url else ""
+    if scheme == "sqlite":
+        return "sqlite"
+    if scheme in ("postgresql", "postgres") or (not scheme and "=" in url):
+        return "postgresql"
+    if scheme in ("mysql", "mariadb"):
+        return "mysql"
+    raise StoreError("the database URL must start with sqlite://, postgresql://, postgres://, mysql:// or mariadb://")
+
+
+def _libpq_conninfo(url: str) -> str:
+    """The URL libpq parses itself: only a SQLAlchemy driver suffix (postgresql+psycopg://) is removed."""
+    return re.sub(r"^postgres(?:ql)?\+\w+://", "postgresql://", url, flags=re.IGNORECASE)
+
+
+def _psycopg_connect(conninfo: str) -> Any:
+    import psycopg
+
+    return psycopg.connect(conninfo, autocommit=False)
+
+
+def _mysql_url(url: str) -> str:
+    parsed = make_url(url).set(drivername="mysql+pymysql")
+    if "charset" not in parsed.query:
+        parsed = parsed.update_query_dict({"charset": "utf8mb4"})
+    return parsed.render_as_string(hide_password=False)
 
 
 class _WriteLock:
@@ -257,11 +270,65 @@ class _WriteLock:
         os.close(self._fd)
 
 
-def _classify(exc: BaseException | None) -> StoreError:
+# Errors worth re-running the whole transaction for. PostgreSQL by SQLSTATE: class 40 (serialization failure,
+# deadlock), 08 (connection), 53 (too many connections, out of memory), 57P0x (server shutting down or
+# restarting), 55P03 (lock not available). MySQL/MariaDB by error number.
+_PG_TRANSIENT_CLASSES = ("40", "08", "53", "57P")
+_PG_TRANSIENT_CODES = frozenset({"55P03"})
+_MYSQL_TRANSIENT_CODES = frozenset(
+    {
+        1020,  # record changed since last read (MariaDB snapshot isolation)
+        1040,  # too many connections
+        1053,  # server shutdown in progress
+        1205,  # lock wait timeout
+        1213,  # deadlock
+        1927,  # connection killed
+        2002,  # cannot connect (socket)
+        2003,  # cannot connect (TCP)
+        2006,  # server has gone away
+        2013,  # lost connection during query
+        4031,  # disconnected by the server (idle timeout)
+    }
+)
+
+
+def _classify(exc: DBAPIError) -> StoreError:
+    """Map a driver error to the store's errors: transient (the engine retries the request) or not."""
+    orig = exc.orig
+    if exc.connection_invalidated:
+        return TransientStoreError(f"database connection lost: {_describe(exc)}")
+    if isinstance(orig, sqlite3.Error):
+        return _classify_sqlite(orig)
+    sqlstate = getattr(orig, "sqlstate", None)
+    if isinstance(sqlstate, str):
+        if sqlstate.startswith(_PG_TRANSIENT_CLASSES) or sqlstate in _PG_TRANSIENT_CODES:
+            return TransientStoreError(f"database busy: {_describe(exc)}")
+        return StoreError(f"database error: {_describe(exc)}")
+    code = orig.args[0] if orig is not None and orig.args and isinstance(orig.args[0], int) else None
+    if code in _MYSQL_TRANSIENT_CODES:
+        return TransientStoreError(f"database busy: {_describe(exc)}")
+    return StoreError(f"database error: {_describe(exc)}")
+
+
+def _classify_sqlite(exc: BaseException) -> StoreError:
     text = str(exc).lower()
-    if "locked" in text or "busy" in text or "serializ" in text or "deadlock" in text:
+    if "locked" in text or "busy" in text:
         return TransientStoreError(f"database busy: {type(exc).__name__}")
     return StoreError(f"database error: {type(exc).__name__}")
+
+
+def _describe(exc: BaseException) -> str:
+    """The driver's class and code, for logs: never the statement or its parameters (they hold key material)."""
+    orig = getattr(exc, "orig", None) or exc
+    code = getattr(orig, "sqlstate", None) or (orig.args[0] if orig.args and isinstance(orig.args[0], int) else "")
+    return f"{type(orig).__name__}{f' {code}' if code else ''}"
+
+
+def _is_duplicate(exc: IntegrityError) -> bool:
+    orig = exc.orig
+    if isinstance(orig, sqlite3.IntegrityError):
+        return "unique" in str(orig).lower()
+    return bool(orig is not None and orig.args and orig.args[0] == 1062)  # MySQL ER_DUP_ENTRY
 
 
 def _sqlite_on_connect(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
@@ -332,17 +399,31 @@ class _SqlSession(Session):
         self.conn.exec_driver_sql("RELEASE SAVEPOINT batch_item")
 
     def load_many(self, uids: Sequence[str]) -> list[StoredObject]:
-        return [o for o in (self.get(u) for u in uids) if o is not None]
-
-    def _next_seq(self) -> int:
-        return int(self.conn.execute(_NEXT_SEQ).scalar_one()) + 1
+        """The objects of `uids` that exist, in the order given: one query per chunk of uids, not per object
+        (a round trip each on a server database)."""
+        found: dict[str, StoredObject] = {}
+        for i in range(0, len(uids), _LOAD_CHUNK):
+            for row in self.conn.execute(_GET_MANY, {"uids": list(uids[i : i + _LOAD_CHUNK])}):
+                found[row[0]] = _row_to_obj(row)
+        return [found[u] for u in uids if u in found]
 
     def insert(self, obj: StoredObject) -> None:
         self._writing()
-        try:
-            self.conn.execute(_INSERT, {"id": obj.uid, "seq": self._next_seq(), **_values(obj)})
-        except IntegrityError:
-            raise DuplicateError(f"an object with id {obj.uid!r} already exists") from None
+        dialect = self.store.dialect
+        if dialect == "postgresql":
+            # ON CONFLICT: a duplicate must not abort the transaction (the batch goes on, or is rolled back).
+            if self.conn.execute(_PG_INSERT, {"id": obj.uid, **_values(obj)}).first() is None:
+                raise DuplicateError(f"an object with id {obj.uid!r} already exists")
+        else:
+            row = {"id": obj.uid, **_values(obj)}
+            if dialect == "sqlite":  # one writer at a time: max + 1 cannot race (servers use AUTO_INCREMENT)
+                row["seq"] = int(self.conn.execute(_NEXT_SEQ).scalar_one()) + 1
+            try:
+                self.conn.execute(_INSERT, row)
+            except IntegrityError as exc:
+                if _is_duplicate(exc):
+                    raise DuplicateError(f"an object with id {obj.uid!r} already exists") from None
+                raise
         self._write_index(obj)
 
     def _write_index(self, obj: StoredObject) -> None:
