@@ -206,6 +206,20 @@ class SqlStore(ObjectStore):
             raise _classify(exc) from exc
         return None if row is None else row[0]
 
+    def put_parameter_once(self, name: str, value: str) -> str:
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(insert(parameters).values(name=name, value=value))
+            return value
+        except IntegrityError:
+            pass  # another process or node stored it first: theirs wins
+        except DBAPIError as exc:
+            raise _classify(exc) from exc
+        stored = self.get_parameter(name)
+        if stored is None:
+            raise StoreError(f"the database parameter {name} vanished while it was being written")
+        return stored
+
     def close(self) -> None:
         self.engine.dispose()
         if isinstance(self._write_lock, _WriteLock):
