@@ -15,6 +15,7 @@ import click
 from ckms.commands.attestation import attestation
 from ckms.commands.attributes import attributes
 from ckms.commands.bootstrap import bootstrap
+from ckms.commands.database import new_database
 from ckms.commands.locate import locate
 from ckms.commands.server import server, server_version
 from ckms.commands.sym import sym
@@ -53,6 +54,7 @@ cli.add_command(locate)
 cli.add_command(attributes)
 # `get-attributes` is the 4.x spelling of `attributes get`; kept so older scripts keep working.
 cli.add_command(attributes.commands["get"], "get-attributes")
+cli.add_command(new_database)
 cli.add_command(server_version)
 cli.add_command(server)
 cli.add_command(attestation)

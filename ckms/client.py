@@ -58,6 +58,7 @@ from kms.kmip.ttlv import PSEUDO_BASE_REQUEST, PSEUDO_BASE_RESPONSE, TTLV
 
 KMIP_PATH = "/kmip/2_1"
 VERSION_PATH = "/version"
+NEW_DATABASE_PATH = "/new_database"
 # Generous read timeout: a 1 MiB streaming chunk or a slow database must not be cut off, but a dead server
 # must not hang a script forever either.
 CONNECT_TIMEOUT = 30.0
@@ -261,6 +262,24 @@ class KmsClient:
             return schema.decode(response_cls, item)
         except KmipError as exc:
             raise ClientError(f"invalid {operation.name} response from the KMS server: {exc.message}") from None
+
+    def new_database(self) -> str:
+        """POST /new_database (sqlite-enc servers only): the secret of a new group database, shown once."""
+        resp = self._request("POST", NEW_DATABASE_PATH)
+        if resp.status_code == 404:
+            raise ClientError(
+                f"the KMS server at {self.base_url} does not create databases: it does not run with "
+                "--database-type sqlite-enc",
+                404,
+            )
+        self._check(resp)
+        try:
+            value = resp.json()
+        except ValueError:
+            value = None
+        if not isinstance(value, str) or not value:
+            raise ClientError("the KMS server answered /new_database without a database secret")
+        return value
 
     def server_version(self) -> str:
         resp = self._request("GET", VERSION_PATH)
