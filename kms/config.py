@@ -21,6 +21,11 @@ DEFAULT_TOML = "/etc/cosmian_kms/server.toml"
 DATABASE_TYPES = ("sqlite", "sqlite-enc", "postgresql", "mysql", "redis-findex")
 # Backends on a database server: they need --database-url.
 SERVER_DATABASE_TYPES = ("postgresql", "mysql", "redis-findex")
+TEE_CHOICES = ("none", "auto", "simulated", "sev-snp", "tdx", "sgx")
+TEE_SIM_FORMATS = ("sev-snp", "tdx", "sgx")
+DEFAULT_BOOTSTRAP_SUBJECT = "CN=cosmian.kms,O=Cosmian Tech,C=FR,L=Paris,ST=Ile-de-France"
+# Sizes the simulated TEE reports: MEASUREMENT (SNP) / MRTD (TDX) are 48 bytes, MRENCLAVE (SGX) 32.
+_SIM_MEASUREMENT_BYTES = {"sev-snp": 48, "tdx": 48, "sgx": 32}
 
 
 class ConfigError(Exception):
@@ -54,10 +59,24 @@ class ServerConfig:
     socket_server_port: int = 5696
     socket_server_hostname: str = "0.0.0.0"
     authority_cert_file: str | None = None  # PEM CA(s) of the client certificates the socket listener accepts
+    use_bootstrap_server: bool = False
+    bootstrap_server_subject: str = DEFAULT_BOOTSTRAP_SUBJECT
+    bootstrap_server_expiration_days: int = 365
+    bootstrap_server_port: int = 9998
+    bootstrap_owner_key_sha256: str | None = None  # hex SHA-256 of the owner's client certificate SPKI
+    tee: str = "none"
+    tee_sim_dir: str | None = None
+    tee_sim_measurement: str | None = None  # hex
+    tee_sim_format: str = "sev-snp"
+    tee_sim_host_data: str | None = None  # hex: SNP HOST_DATA (32 bytes) / TDX MRCONFIGID (32 or 48 bytes)
+    # Set by the server at start-up, never by the user (no flag): the PEM chain TLS serves, whose leaf key the
+    # /tee routes bind their evidence to, and the RA-TLS certificate of that key that GET /tee/certificate returns.
+    tls_cert_file: str | None = None
+    tee_certificate_file: str | None = None
 
     @property
     def scheme(self) -> str:
-        return "https" if self.https_p12_file else "http"
+        return "https" if self.https_p12_file or self.tls_cert_file else "http"
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -117,6 +136,62 @@ _OPTIONS: tuple[_Option, ...] = (
         str,
         "PEM file of the CA(s) that issue client certificates: the KMIP socket listener then requires one",
         ("http",),
+    ),
+    _Option(
+        "use_bootstrap_server",
+        bool,
+        "start in bootstrap mode: an attested HTTPS server (RA-TLS) on --bootstrap-server-port through which the "
+        "owner provisions the API certificate and the database, then the KMS starts; needs --tee. A configuration "
+        "sealed by an earlier provisioning of the same image is unsealed and the KMS starts directly",
+        ("bootstrap_server",),
+    ),
+    _Option(
+        "bootstrap_server_subject",
+        str,
+        f"RFC 4514 subject of the bootstrap RA-TLS certificate (default {DEFAULT_BOOTSTRAP_SUBJECT})",
+        ("bootstrap_server",),
+    ),
+    _Option(
+        "bootstrap_server_expiration_days",
+        int,
+        "validity of the bootstrap RA-TLS certificate in days (default 365)",
+        ("bootstrap_server",),
+    ),
+    _Option("bootstrap_server_port", int, "port of the bootstrap server (default 9998)", ("bootstrap_server",)),
+    _Option(
+        "bootstrap_owner_key_sha256",
+        str,
+        "hex SHA-256 of the SubjectPublicKeyInfo (DER) of the owner's TLS client certificate: only that client may "
+        "provision (POST calls); the TEE's HOST_DATA (SEV-SNP) / MRCONFIGID (TDX) sets it too when non-zero",
+        ("bootstrap_server",),
+    ),
+    _Option(
+        "tee",
+        str,
+        f"TEE providing attestation and sealing: {', '.join(TEE_CHOICES)} (default none). auto detects the real "
+        "TEE of this machine; simulated is for tests and demos. Adds GET /tee/attestation and /tee/certificate",
+        ("tee",),
+    ),
+    _Option("tee_sim_dir", str, "directory of the simulated TEE's vendor PKI and platform secret", ("tee",)),
+    _Option(
+        "tee_sim_measurement",
+        str,
+        "hex launch measurement of the simulated guest (48 bytes for sev-snp and tdx, 32 for sgx; default: a fixed "
+        "value)",
+        ("tee",),
+    ),
+    _Option(
+        "tee_sim_format",
+        str,
+        f"evidence format of the simulated TEE: {', '.join(TEE_SIM_FORMATS)} (default sev-snp)",
+        ("tee",),
+    ),
+    _Option(
+        "tee_sim_host_data",
+        str,
+        "hex HOST_DATA (sev-snp, 32 bytes) or MRCONFIGID (tdx, 32 or 48 bytes) of the simulated guest, e.g. the "
+        "owner key hash for owner binding",
+        ("tee",),
     ),
 )
 
@@ -239,3 +314,83 @@ def validate(config: ServerConfig) -> None:
                               "with the secret its clients send (POST /new_database creates one)")
     if config.authority_cert_file and not Path(config.authority_cert_file).is_file():
         raise ConfigError(f"--authority-cert-file {config.authority_cert_file} does not exist")
+    _validate_tee(config)
+    _validate_bootstrap(config)
+
+
+def _hex(value: str, flag: str, sizes: tuple[int, ...]) -> str:
+    """`value` as lower-case hex of one of `sizes` bytes, else ConfigError naming the flag."""
+    try:
+        raw = bytes.fromhex(value)
+    except ValueError:
+        raise ConfigError(f"{flag}: expected hexadecimal, got {value!r}") from None
+    if len(raw) not in sizes:
+        expected = " or ".join(str(n) for n in sizes)
+        raise ConfigError(f"{flag}: expected {expected} bytes ({expected} x 2 hex digits), got {len(raw)}")
+    return raw.hex()
+
+
+def _validate_tee(config: ServerConfig) -> None:
+    if config.tee not in TEE_CHOICES:
+        raise ConfigError(f"--tee {config.tee!r} is not one of {', '.join(TEE_CHOICES)}")
+    if config.tee_sim_format not in TEE_SIM_FORMATS:
+        raise ConfigError(f"--tee-sim-format {config.tee_sim_format!r} is not one of {', '.join(TEE_SIM_FORMATS)}")
+    simulated_only = {
+        "--tee-sim-dir": config.tee_sim_dir,
+        "--tee-sim-measurement": config.tee_sim_measurement,
+        "--tee-sim-host-data": config.tee_sim_host_data,
+    }
+    if config.tee != "simulated":
+        # A simulated measurement silently ignored would let an operator believe it is in force.
+        given = [flag for flag, value in simulated_only.items() if value]
+        if given:
+            raise ConfigError(f"{', '.join(given)} only apply with --tee simulated")
+        return
+    if not config.tee_sim_dir:
+        raise ConfigError("--tee simulated needs --tee-sim-dir (the directory of the simulated vendor PKI)")
+    fmt = config.tee_sim_format
+    if config.tee_sim_measurement:
+        config.tee_sim_measurement = _hex(
+            config.tee_sim_measurement, "--tee-sim-measurement", (_SIM_MEASUREMENT_BYTES[fmt],)
+        )
+    if config.tee_sim_host_data:
+        if fmt == "sgx":
+            raise ConfigError("--tee-sim-host-data: SGX has no HOST_DATA/MRCONFIGID")
+        sizes = (32,) if fmt == "sev-snp" else (32, 48)
+        config.tee_sim_host_data = _hex(config.tee_sim_host_data, "--tee-sim-host-data", sizes)
+
+
+def _validate_bootstrap(config: ServerConfig) -> None:
+    if not 0 < config.bootstrap_server_port < 65536:
+        raise ConfigError(f"--bootstrap-server-port {config.bootstrap_server_port} is not a TCP port")
+    if not 1 <= config.bootstrap_server_expiration_days <= 3650:
+        raise ConfigError("--bootstrap-server-expiration-days must be between 1 and 3650")
+    from cryptography import x509
+
+    try:
+        subject = x509.Name.from_rfc4514_string(config.bootstrap_server_subject)
+    except ValueError as exc:
+        raise ConfigError(f"--bootstrap-server-subject is not an RFC 4514 name: {exc}") from None
+    if not list(subject):
+        raise ConfigError("--bootstrap-server-subject may not be empty")
+    if config.bootstrap_owner_key_sha256:
+        config.bootstrap_owner_key_sha256 = _hex(
+            config.bootstrap_owner_key_sha256, "--bootstrap-owner-key-sha256", (32,)
+        )
+    if not config.use_bootstrap_server:
+        if config.bootstrap_owner_key_sha256:
+            raise ConfigError("--bootstrap-owner-key-sha256 only applies with --use-bootstrap-server")
+        if config.tee != "none" and not config.https_p12_file:
+            # The /tee routes bind their evidence to the TLS key: over plain HTTP there is nothing to bind to.
+            raise ConfigError("--tee needs HTTPS (--https-p12-file) or --use-bootstrap-server")
+        return
+    if config.tee == "none":
+        # Without a TEE there is no sealing key and no quote: nothing the owner could verify before provisioning.
+        raise ConfigError("--use-bootstrap-server needs a TEE: --tee auto|sev-snp|tdx|sgx (or simulated for tests)")
+    if config.https_p12_file:
+        raise ConfigError(
+            "--https-p12-file does not apply with --use-bootstrap-server: the owner provisions the "
+            "certificate through the bootstrap server"
+        )
+    if config.socket_server_start:
+        raise ConfigError("--socket-server-start is not available with --use-bootstrap-server yet")

@@ -33,6 +33,10 @@ def create_app(config: ServerConfig, kms: Kms | None = None) -> Flask:
         from kms.server import sqlite_enc_routes  # POST /new_database and the per-request KmsDatabaseSecret
 
         sqlite_enc_routes.init_app(app, kms.store)
+    if config.tee != "none":
+        from kms.server import tee_routes  # imports the attestation library: only when a TEE is configured
+
+        tee_routes.init_app(app, config)
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> Response:
