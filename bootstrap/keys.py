@@ -50,12 +50,17 @@ def _hkdf(sk: bytes, info: bytes, length: int) -> bytes:
     return HKDF(algorithm=hashes.SHA256(), length=length, salt=HKDF_SALT, info=info).derive(sk)
 
 
-def derive_p256_key(sk: bytes, info: bytes) -> ec.EllipticCurvePrivateKey:
-    """The P-256 private key for `info`: HKDF-SHA256(sk, info) of 48 bytes, reduced mod n, zero refused."""
-    scalar = int.from_bytes(_hkdf(sk, info, _SCALAR_OKM_BYTES), "big") % P256_ORDER
+def scalar_from_okm(okm: bytes) -> int:
+    """The P-256 private scalar of HKDF output: big-endian integer mod n; ValueError for zero."""
+    scalar = int.from_bytes(okm, "big") % P256_ORDER
     if scalar == 0:
         raise ValueError("the derived P-256 scalar is zero")
-    return ec.derive_private_key(scalar, ec.SECP256R1())
+    return scalar
+
+
+def derive_p256_key(sk: bytes, info: bytes) -> ec.EllipticCurvePrivateKey:
+    """The P-256 private key for `info`: HKDF-SHA256(sk, info) of 48 bytes, reduced mod n, zero refused."""
+    return ec.derive_private_key(scalar_from_okm(_hkdf(sk, info, _SCALAR_OKM_BYTES)), ec.SECP256R1())
 
 
 def derive_seal_key(sk: bytes) -> bytes:

@@ -51,7 +51,7 @@ from bootstrap.keys import BootstrapKeys, keys_from_provider
 from bootstrap.owner import OwnerConfigError, resolve_owner
 from bootstrap.provisioned import DatabaseSettings, ProvisionedConfig
 from bootstrap.sealing import SealedConfigError, read_sealed, sealed_path, write_sealed
-from kms.config import ServerConfig
+from kms.config import ConfigError, ServerConfig, validate
 from kms.server.main import database_error, load_or_exit, serve, setup_logging
 from kms.server.tee_routes import build_provider, tee_label
 
@@ -125,9 +125,17 @@ def _sealer(path: Path, keys: BootstrapKeys) -> Callable[[ProvisionedConfig], No
 
 
 def _database_checker(config: ServerConfig) -> Callable[[DatabaseSettings], str | None]:
+    """Why the KMS could not start on these settings (the configuration rules of kms.config, then opening the
+    database, never clearing it), or None: checked at POST /database, so that a configuration that cannot work is
+    refused with a 400 instead of being sealed and failing at every boot."""
+
     def check(settings: DatabaseSettings) -> str | None:
         trial = dataclasses.replace(config)
         settings.apply_to(trial, clear=False)
+        try:
+            validate(trial)
+        except ConfigError as exc:
+            return str(exc)
         problem = database_error(trial)
         if problem is None or settings.database_type.startswith("sqlite"):
             return problem
@@ -201,6 +209,10 @@ def handover(
 ) -> None:
     """Start the KMS with the provisioned configuration (step 5 of the module docstring)."""
     provisioned.database.apply_to(config, clear=first_start)
+    try:
+        validate(config)
+    except ConfigError as exc:  # e.g. a configuration sealed by an older build that this one no longer accepts
+        _fail(f"the provisioned configuration is not valid: {exc}")
     tls = provisioned.tls
     if tls.derived_key:
         key_pem = keys.api_key.private_bytes(

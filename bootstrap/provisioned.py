@@ -7,9 +7,11 @@ DATABASE_TYPES) is refused as unsupported, before anything is stored, so /start 
 fails to open its database. Both are 400. Unknown fields are refused too (a mistyped "sqlite-path" must not be
 silently ignored).
 
-The database secret must be hex of at least 16 bytes (128 bits). It is kept in memory, sealed, and applied to the
-configuration when the server has a `database_secret` setting (encryption at rest, issue 5); until then it is kept
-sealed but unused, and the launcher warns (without the value) that the database is not encrypted at rest.
+The database secret must be hex of at least 16 bytes (128 bits): the contract says hex, and a short secret would
+make encryption at rest weak. It is kept in memory and in the sealed file only, and becomes --database-secret of
+the KMS (kms.store.encrypted derives the keys wrapping every stored object from it). The same holds for the
+Redis-Findex master password. Settings a server build would not know are kept sealed and reported (without their
+value) instead of being dropped silently.
 """
 
 from __future__ import annotations
