@@ -32,10 +32,14 @@ def open_store(config: ServerConfig) -> ObjectStore:
             raise ConfigError(
                 "--database-type redis-findex needs --database-url, --redis-master-password and --redis-findex-label"
             )
-        return RedisFindexStore(
+        # Already encrypted under the master password; a database secret, when set, wraps it once more (the
+        # bootstrap server provisions one for every backend alike).
+        store = RedisFindexStore(
             config.database_url,
             config.redis_master_password,
             config.redis_findex_label,
             clear=config.clear_database,
+            max_connections=max(16, config.threads * 4),
         )
+        return encrypt_at_rest(store, config.database_secret)
     raise ConfigError(f"database type {config.database_type!r} is not supported")

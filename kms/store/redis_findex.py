@@ -94,6 +94,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from kms.store.base import (
     ConflictError,
+    CorruptObjectError,
     DuplicateError,
     ObjectStore,
     Query,
@@ -102,6 +103,7 @@ from kms.store.base import (
     StoredObject,
     StoreError,
     TransientStoreError,
+    WrongSecretError,
 )
 
 FORMAT_VERSION = 1
@@ -120,7 +122,7 @@ _SEQ = struct.Struct(">Q")
 _NETWORK_ERRORS = (redis.ConnectionError, redis.TimeoutError, OSError)
 
 
-class WrongPasswordError(StoreError):
+class WrongPasswordError(WrongSecretError):
     """The master password does not open this store (its check value does not decrypt)."""
 
 
@@ -430,11 +432,15 @@ class RedisFindexStore(ObjectStore):
         try:
             rec = _decode_record(self.crypto.open(blob, _OBJECT_AD + oid))
         except (InvalidTag, ValueError, KeyError, struct.error) as exc:
-            raise StoreError("a Redis value failed authentication: it was altered or moved") from exc
+            raise CorruptObjectError(
+                f"the Redis value of object {uid or key.decode()!r} failed authentication: it was altered or moved"
+            ) from exc
         # With `uid`, `key` was computed from it: comparing the uids is enough.
         belongs = rec.obj.uid == uid if uid is not None else self.crypto.oid(rec.obj.uid).encode() == oid
         if not belongs:
-            raise StoreError("a Redis value failed authentication: it belongs to another key")
+            raise CorruptObjectError(
+                f"the Redis value of object {uid or key.decode()!r} failed authentication: it belongs to another key"
+            )
         return rec
 
     # ---------------------------------------------------------------------------------------------- start-up
@@ -596,7 +602,7 @@ class RedisFindexStore(ObjectStore):
         try:
             return self.crypto.open(sealed, _PARAM_AD + name.encode()).decode()
         except (InvalidTag, UnicodeDecodeError) as exc:
-            raise StoreError(f"the database parameter {name} failed authentication") from exc
+            raise CorruptObjectError(f"the database parameter {name} failed authentication") from exc
 
     def close(self) -> None:
         self.pool.disconnect()
@@ -773,7 +779,7 @@ class _RedisSession(Session):
                 try:
                     seq, uid = crypto.open_member(member)
                 except (InvalidTag, ValueError) as exc:
-                    raise StoreError("a Redis index entry failed authentication") from exc
+                    raise CorruptObjectError("a Redis index entry failed authentication: it was altered") from exc
                 if uid not in self._pending:
                     found[uid] = seq
         for uid, rec in self._pending.items():  # read-your-own-writes

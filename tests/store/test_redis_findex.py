@@ -21,6 +21,7 @@ import redis
 
 from kms.store.base import (
     ConflictError,
+    CorruptObjectError,
     DuplicateError,
     Query,
     ReadOnlySession,
@@ -569,11 +570,15 @@ def test_values_swapped_between_keys_fail_authentication(store: RedisFindexStore
     va, vb = raw.get(ka), raw.get(kb)
     raw.set(ka, vb)  # type: ignore[arg-type]
     raw.set(kb, va)  # type: ignore[arg-type]
-    with pytest.raises(StoreError, match="failed authentication"):
+    with pytest.raises(CorruptObjectError, match="failed authentication"):
         get(store, a.uid)
     raw.set(ka, va[:-1] + bytes([va[-1] ^ 1]))  # type: ignore[index]
-    with pytest.raises(StoreError, match="failed authentication"):
+    with pytest.raises(CorruptObjectError, match="failed authentication"):
         get(store, a.uid)
+    # An index entry of another store (or a forged one) does not decrypt either.
+    raw.sadd(store.index_key(b"tag", "t1"), os.urandom(48))
+    with pytest.raises(CorruptObjectError, match="index entry"):
+        find(store, tags=["t1"])
 
 
 def test_unreachable_redis_is_a_clear_start_error(prefix: str) -> None:
@@ -769,3 +774,32 @@ def test_the_leak_detector_finds_encoded_needles() -> None:
             assert any(f in encoded for f in forms)
         for enc in (base64.b64encode, base64.urlsafe_b64encode):
             assert any(f in enc(blob) for f in forms), offset
+
+
+def test_a_database_secret_wraps_the_store_once_more(redis_url: str, prefix: str, raw: redis.Redis) -> None:
+    """With --database-secret the factory puts kms.store.encrypted around this store: it works through it, and
+    a wrong secret is refused at start."""
+    from kms.config import ServerConfig
+    from kms.store.base import WrongSecretError
+    from kms.store.factory import open_store
+
+    url = f"{redis_url}{'&' if '?' in redis_url else '?'}key_prefix={prefix}"
+    config = ServerConfig(
+        database_type="redis-findex",
+        database_url=url,
+        redis_master_password=PASSWORD,
+        redis_findex_label=LABEL,
+        database_secret="b" * 64,
+    )
+    store = open_store(config)
+    o = obj(tags=frozenset({"wrapped"}))
+    try:
+        insert(store, o)  # type: ignore[arg-type]
+        assert find(store, tags=["wrapped"]) == [o.uid]  # type: ignore[arg-type]
+        assert get(store, o.uid) == o  # type: ignore[arg-type]
+    finally:
+        store.close()
+    with pytest.raises(WrongSecretError):
+        open_store(dataclasses.replace(config, database_secret="c" * 64))
+    with pytest.raises(WrongSecretError):
+        open_store(dataclasses.replace(config, database_secret=None))
