@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.backends import SERVER_BACKENDS, ServerDatabase
 from tests.support.server import ServerProcess
 from tests.support.vectors import vectors_dir
 
@@ -24,19 +25,32 @@ def vectors() -> Path:
     return VECTORS
 
 
-@pytest.fixture(scope="session")
-def kms_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    """One real server (SQLite, gunicorn, HTTP on a free port) shared by the session's tests."""
-    server = ServerProcess(tmp_path_factory.mktemp("kms-data"))
+@pytest.fixture(scope="session", params=list(SERVER_BACKENDS))
+def kms_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """One real server (gunicorn, HTTP on a free port) per database backend (tests.support.backends), shared by
+    the session's tests: every test using it runs on sqlite, postgresql and mysql."""
+    database = SERVER_BACKENDS[request.param]("srv")
+    server = ServerProcess(tmp_path_factory.mktemp("kms-data"), database=database)
     server.start()
     yield server
     server.stop()
+    database.drop()
+
+
+@pytest.fixture(params=list(SERVER_BACKENDS))
+def server_database(request: pytest.FixtureRequest) -> Iterator[ServerDatabase]:
+    """An empty database of each backend, for a test starting servers of its own. A test that needs one backend
+    (it reads the SQLite file) says so: `@pytest.mark.parametrize("server_database", ["sqlite"], indirect=True)`."""
+    database = SERVER_BACKENDS[request.param]("fresh")
+    yield database
+    database.drop()
 
 
 @pytest.fixture()
-def fresh_server(tmp_path: Path) -> Iterator[ServerProcess]:
-    """A server of its own, for tests that restart, kill or inspect the database."""
-    server = ServerProcess(tmp_path / "data")
+def fresh_server(tmp_path: Path, server_database: ServerDatabase) -> Iterator[ServerProcess]:
+    """A server of its own, for tests that restart, kill or inspect the database (on each backend, see
+    server_database)."""
+    server = ServerProcess(tmp_path / "data", database=server_database)
     server.start()
     yield server
     server.stop()

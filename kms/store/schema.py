@@ -221,10 +221,10 @@ def prepare(engine: Engine, *, clear: bool = False, file_lock: AbstractContextMa
             return
         if revision not in REVISIONS:
             raise newer_schema_error(revision)
+        if version_table.name not in present:
+            _stamp(conn, revision)  # adopt a pre-Alembic database
         if revision != HEAD:
             log.info("upgrading the database schema from %s to %s", revision, HEAD)
-            if version_table.name not in present:
-                _stamp(conn, revision)
             run_alembic(conn, "upgrade", HEAD)
         conn.commit()
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.conformance.oasis import run_all
+from tests.support.backends import ServerDatabase
 from tests.support.server import ServerProcess
 
 MUST_PASS_PREFIXES = ("SKLC-M-", "CS-BC-M-", "BL-M-")
@@ -52,17 +53,19 @@ ALSO_PASSING = {
 }
 
 
-def test_oasis_kmip_21_test_cases(vectors: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_oasis_kmip_21_test_cases(
+    vectors: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], server_database: ServerDatabase
+) -> None:
     base = vectors / "kmip" / "oasis-2.1"
     mandatory = sorted((base / "mandatory").glob("*.xml"))
     optional = sorted((base / "optional").glob("*.xml"))
     assert len(mandatory) == 86 and len(optional) == 7
-    with ServerProcess(tmp_path / "db") as server:
+    with ServerProcess(tmp_path / "db", database=server_database) as server:
         results = run_all(mandatory + optional, server.url)
     by_name = {r.name: r for r in results}
     passing_mandatory = sum(by_name[f.stem].passed for f in mandatory)
     with capsys.disabled():
-        print("\nOASIS KMIP 2.1 test cases:")
+        print(f"\nOASIS KMIP 2.1 test cases ({server_database.backend}):")
         for r in results:
             print(f"  {'PASS' if r.passed else 'FAIL'}  {r.name:36s} {r.detail}")
         print(f"  mandatory files passing: {passing_mandatory} / {len(mandatory)}")

@@ -44,6 +44,7 @@ from tests.server.kmip_http import (
     value,
     values,
 )
+from tests.support.backends import SERVER_BACKENDS
 from tests.support.server import ServerProcess
 
 MAX_BODY = 256 * 1024
@@ -65,12 +66,15 @@ class World:
     auth_tag: bytes
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    proc = ServerProcess(tmp_path_factory.mktemp("errors-data"), "--max-request-bytes", str(MAX_BODY))
+@pytest.fixture(scope="module", params=list(SERVER_BACKENDS))
+def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    database = SERVER_BACKENDS[request.param]("errors")
+    data = tmp_path_factory.mktemp("errors-data")
+    proc = ServerProcess(data, "--max-request-bytes", str(MAX_BODY), database=database)
     proc.start()
     yield proc
     proc.stop()
+    database.drop()
 
 
 @pytest.fixture(scope="module")

@@ -11,6 +11,8 @@ import sys
 import threading
 from pathlib import Path
 
+from tests.support.backends import ServerDatabase
+
 READY_MARK = "KMS worker"
 READY_SUFFIX = "ready"
 
@@ -27,7 +29,10 @@ def kms_server_command() -> list[str]:
 
 
 class ServerProcess:
-    """A kms-server subprocess; `start()` returns once `workers` workers have logged that they are ready."""
+    """A kms-server subprocess; `start()` returns once `workers` workers have logged that they are ready.
+
+    database: the backend and its flags (tests.support.backends); SQLite in data_dir by default.
+    """
 
     def __init__(
         self,
@@ -37,8 +42,10 @@ class ServerProcess:
         workers: int = 1,
         env: dict[str, str] | None = None,
         scheme: str = "http",
+        database: ServerDatabase | None = None,
     ) -> None:
         self.data_dir = Path(data_dir)
+        self.database = database or ServerDatabase()
         self.port = port or free_port()
         self.workers = workers
         self.extra_args = list(extra_args)
@@ -59,10 +66,7 @@ class ServerProcess:
         self._exited = threading.Event()
         cmd = [
             *kms_server_command(),
-            "--database-type",
-            "sqlite",
-            "--sqlite-path",
-            str(self.data_dir),
+            *self.database.args(self.data_dir),
             "--hostname",
             "127.0.0.1",
             "--port",
