@@ -106,6 +106,8 @@ class ExpectedValues:
     def for_evidence(self, kind: str, simulated: bool) -> Expectation:
         """The expectation for evidence of `kind` ("sev-snp" | "tdx" | "sgx"), verified against a simulated root
         or a real vendor root. VerificationError("tee-type") when there is none: that evidence is refused."""
+        if kind not in MEASUREMENT_SIZE:
+            raise VerificationError("tee-type", f"{kind} evidence is not an appliance TEE (sev-snp, tdx, sgx)")
         if self.any_type is not None:
             return dataclasses.replace(self.any_type, tee="simulated" if simulated else kind)
         key = "simulated" if simulated else kind
@@ -119,6 +121,20 @@ class ExpectedValues:
         if simulated and found.sim_format is not None and found.sim_format != kind:
             raise VerificationError(
                 "tee-type", f"the simulated entry of {self.source} is for {found.sim_format} evidence, not {kind}"
+            )
+        # A value the evidence cannot carry must fail, not be skipped by a verifier that does not look at it.
+        carried_by = {"host_data": "sev-snp", "mrconfigid": "tdx", "mrsigner": "sgx", "rtmr1": "tdx", "rtmr2": "tdx"}
+        present = {
+            "host_data": found.host_data is not None,
+            "mrconfigid": found.mr_config_id is not None,
+            "mrsigner": found.mrsigner is not None,
+            "rtmr1": bool(found.rtmr1),
+            "rtmr2": bool(found.rtmr2),
+        }
+        inapplicable = [name for name, given in present.items() if given and carried_by[name] != kind]
+        if inapplicable:
+            raise VerificationError(
+                "policy", f"{self.source} expects {', '.join(inapplicable)}, which {kind} evidence does not carry"
             )
         return found
 

@@ -104,7 +104,9 @@ def fetch_certificate(url: str, context: ssl.SSLContext, timeout: float = CONNEC
         ):
             der = tls.getpeercert(binary_form=True)
     except ssl.SSLCertVerificationError as exc:
-        raise ClientError(f"the certificate of {host}:{port} does not verify: {exc.verify_message or exc}") from None
+        raise CertificateRejected(
+            f"the certificate of {host}:{port} does not verify: {exc.verify_message or exc}"
+        ) from None
     except (OSError, ssl.SSLError) as exc:
         raise ClientError(f"cannot connect to {host}:{port}: {exc.strerror or exc}") from None
     if not der:
@@ -149,6 +151,10 @@ class _PinnedAdapter(HTTPAdapter):
 
     def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
         raise CliError("a pinned connection cannot go through a proxy")
+
+
+class CertificateRejected(ClientError):
+    """A verifying handshake refused the server's certificate (chain, hostname, validity)."""
 
 
 class ServerRefused(ClientError):

@@ -20,7 +20,7 @@ from ckms.attested import Checklist, StepFailed
 from ckms.commands.bootstrap import attest_server, expected_and_trust, load_config_or_new, save_pin
 from ckms.context import CliContext, pass_cli
 from ckms.errors import ClientError, CliError
-from ckms.pinning import base_url, fetch_certificate, fingerprint, tls_context
+from ckms.pinning import CertificateRejected, base_url, fetch_certificate, fingerprint, tls_context
 
 ATTESTATION_PATH = "/tee/attestation"
 _FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
@@ -98,15 +98,18 @@ def _check_tls(
     checklist: Checklist, url: str, opts: dict[str, Any], obj: CliContext, cfg: Any, plain: Any,
     pkcs12: str | None, password: str | None,
 ) -> bytes:
-    """The server's certificate, checked by pin, by chain, or (asked for) not at all."""
-    accept_invalid = opts["accept_invalid_certs"] or obj.accept_invalid_certs
-    pinned = cfg.pinned_cert if cfg is not None else None
+    """The server's certificate, checked by pin, by chain, or (asked for) not at all.
+
+    The flag skips the pin too (that is how a re-provisioned KMS gets re-attested and re-pinned); the
+    configuration's accept_invalid_certs only skips the chain, a pin it holds is still enforced."""
+    flag = opts["accept_invalid_certs"] or obj.accept_invalid_certs
+    pinned = cfg.pinned_cert if cfg is not None and not flag else None
+    accept_invalid = flag or (cfg is not None and cfg.accept_invalid_certs and not pinned)
     try:
         if accept_invalid:
             der = fetch_certificate(url, plain)
-            checklist.skip(
-                "tls-chain", f"TLS certificate not checked (--accept-invalid-certs), sha256 {fingerprint(der)}"
-            )
+            why = "--accept-invalid-certs" if flag else "accept_invalid_certs in the configuration"
+            checklist.skip("tls-chain", f"TLS certificate not checked ({why}), sha256 {fingerprint(der)}")
             return der
         if pinned:
             try:
@@ -127,8 +130,10 @@ def _check_tls(
             client_password=password,
         )
         der = fetch_certificate(url, verifying)
+    except CertificateRejected as exc:
+        checklist.fail("tls-chain", exc.message)
     except ClientError as exc:
-        checklist.fail("tls-chain" if not accept_invalid and not pinned else "tls-connect", exc.message)
+        checklist.fail("tls-connect", exc.message)
     except CliError as exc:
         checklist.fail("input", exc.message)
     roots = f"CA {opts['ca_cert']}" if opts["ca_cert"] else "the system roots"

@@ -213,3 +213,18 @@ def test_simulated_root_paths(tmp_path: Path) -> None:
         Path("/x.pem"), tmp_path / "y.pem"
     )
     assert simulated_root_paths((), None, tmp_path) == ()
+
+
+def test_values_the_evidence_cannot_carry_are_refused_not_skipped() -> None:
+    values = parse_measurements(doc({"simulated": {"measurement": [M48[0].hex()], "mrconfigid": "11" * 48}}), "m")
+    with pytest.raises(VerificationError) as err:
+        values.for_evidence("sev-snp", simulated=True)  # SNP has no MRCONFIGID: the AMD verifier would not look
+    assert err.value.check == "policy" and "mrconfigid" in err.value.message
+    assert values.for_evidence("tdx", simulated=True).mr_config_id == bytes([0x11]) * 48
+
+
+def test_evidence_of_a_non_appliance_tee_is_refused() -> None:
+    values = select(measurements_file=None, expected=(M48[0].hex(),), tee_conf=None, conf_dir=None, conf_name="c")
+    with pytest.raises(VerificationError) as err:
+        values.for_evidence("nitro", simulated=False)
+    assert err.value.check == "tee-type"

@@ -138,3 +138,25 @@ def test_plain_http_url_is_refused(cli: Cli, sim_dir: Path, tmp_path: Path) -> N
     write_conf(cli, kms_server_url="http://127.0.0.1:9998")
     result = cli(*verify_args(sim_dir, "sev-snp", tmp_path))
     assert failed_check(result) == "input" and "https://" in result.stdout
+
+
+def test_accept_invalid_certs_in_the_configuration_does_not_override_a_pin(
+    sim_dir: Path, ca: Ca, cli: Cli, tmp_path: Path
+) -> None:
+    fake = provisioned(sim_dir, ca)
+    other = provisioned(sim_dir, ca)
+    with fake.running():
+        write_conf(cli, kms_server_url=fake.url, accept_invalid_certs=True, verified_cert=pem(other.chain[0]))
+        assert failed_check(cli(*verify_args(sim_dir, "sev-snp", tmp_path))) == "tls-pin"
+        write_conf(cli, kms_server_url=fake.url, accept_invalid_certs=True)
+        result = cli(*verify_args(sim_dir, "sev-snp", tmp_path))
+        assert result.returncode == 0, result.stdout
+        assert "[SKIP] TLS certificate not checked (accept_invalid_certs in the configuration)" in result.stdout
+
+
+def test_unreachable_server(sim_dir: Path, ca: Ca, cli: Cli, tmp_path: Path) -> None:
+    fake = provisioned(sim_dir, ca)
+    with fake.running():
+        url = fake.url  # the port is free again once the server is gone
+    write_conf(cli, kms_server_url=url)
+    assert failed_check(cli(*verify_args(sim_dir, "sev-snp", tmp_path))) == "tls-connect"
