@@ -53,7 +53,6 @@ from ckms.measurements import ExpectedValues, MeasurementsError, select, simulat
 from ckms.pinning import PinMismatch, PinnedClient, base_url, fetch_certificate, fingerprint, tls_context
 
 DATABASE_TYPES = ("sqlite", "sqlite-enc", "postgresql", "mysql", "redis-findex")
-DEFAULT_SQLITE_PATH = "./sqlite-data"  # Cosmian's default
 NONCE_SIZE = 32
 POLL_INTERVAL = 0.5
 
@@ -211,7 +210,7 @@ def _database_body(opts: dict[str, Any]) -> dict[str, Any]:
     if db_type in ("sqlite", "sqlite-enc"):
         if url:
             raise click.UsageError(f"--database-type {db_type} takes --sqlite-path, not --database-url")
-        sqlite_path = opts["sqlite_path"] or DEFAULT_SQLITE_PATH
+        sqlite_path = opts["sqlite_path"]  # None: the server's own --sqlite-path, not a path relative to its cwd
     return {
         "database_type": db_type,
         "database_url": url,
@@ -540,7 +539,7 @@ def bootstrap() -> None:
               help="the externally signed certificate chain (leaf first) for the CSR written by --csr-out")
 @click.option("--database-type", type=click.Choice(DATABASE_TYPES), default="sqlite", show_default=True)
 @click.option("--database-url", metavar="URL", help="database URL (postgresql, mysql, redis-findex)")
-@click.option("--sqlite-path", metavar="PATH", help=f"SQLite folder on the server (default {DEFAULT_SQLITE_PATH})")
+@click.option("--sqlite-path", metavar="PATH", help="SQLite folder on the server (default: the server's own)")
 @click.option("--redis-master-password", metavar="PASSWORD", help="redis-findex master password")
 @click.option("--redis-findex-label", metavar="LABEL", help="redis-findex label")
 @click.option("--clear-database", is_flag=True, help="start from an empty database")
