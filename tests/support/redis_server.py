@@ -6,6 +6,7 @@ Tests share the Redis database, so each one works under a key prefix of its own 
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 import subprocess
@@ -91,19 +92,35 @@ class RedisServer:
         self._dir.cleanup()
 
 
+_service: str | None = None
+_service_lock = threading.Lock()
+
+
+def service_url() -> str:
+    """The Redis of this test process: the local one if it answers (KMS_TEST_REDIS_URL, else 127.0.0.1:6379),
+    else a throwaway one started once and stopped when the process exits; skips (fails in CI) without either."""
+    global _service
+    with _service_lock:
+        if _service is None:
+            url = os.environ.get("KMS_TEST_REDIS_URL", DEFAULT_URL)
+            if not reachable(url):
+                if not (shutil.which("redis-server") or Path("/usr/bin/redis-server").exists()):
+                    unavailable(f"no Redis at {url} and no redis-server binary")
+                server = RedisServer().start()
+                atexit.register(server.close)
+                url = server.url
+            _service = url
+        return _service
+
+
 def redis_url_or_start() -> Iterator[str]:
-    """The local Redis if it answers, else a throwaway one for the life of the generator."""
-    url = os.environ.get("KMS_TEST_REDIS_URL", DEFAULT_URL)
-    if reachable(url):
-        yield url
-        return
-    if not (shutil.which("redis-server") or Path("/usr/bin/redis-server").exists()):
-        unavailable(f"no Redis at {url} and no redis-server binary")
-    server = RedisServer().start()
-    try:
-        yield server.url
-    finally:
-        server.close()
+    """service_url() for a fixture."""
+    yield service_url()
+
+
+def with_prefix(url: str, prefix: str) -> str:
+    """The URL naming the key prefix a RedisFindexStore (or a kms-server) should work under."""
+    return f"{url}{'&' if '?' in url else '?'}key_prefix={prefix}"
 
 
 def unique_prefix(name: str = "t") -> str:
