@@ -50,7 +50,15 @@ from ckms.attested import (
 from ckms.context import CliContext, pass_cli
 from ckms.errors import ClientError, CliError
 from ckms.measurements import ExpectedValues, MeasurementsError, select, simulated_root_paths
-from ckms.pinning import PinMismatch, PinnedClient, base_url, fetch_certificate, fingerprint, tls_context
+from ckms.pinning import (
+    PinMismatch,
+    PinnedClient,
+    ServerRefused,
+    base_url,
+    fetch_certificate,
+    fingerprint,
+    tls_context,
+)
 
 DATABASE_TYPES = ("sqlite", "sqlite-enc", "postgresql", "mysql", "redis-findex")
 NONCE_SIZE = 32
@@ -479,8 +487,9 @@ def _post(checklist: Checklist, client: PinnedClient, path: str, body: dict[str,
 def wait_for_kms(url: str, leaf_der: bytes, context: ssl.SSLContext, timeout: float) -> str:
     """Poll GET /version until the main KMS answers over a connection pinned to our leaf (bounded by `timeout`).
 
-    Until it is up, connections are refused or still meet the bootstrap certificate: both mean "not yet".
-    Returns the version; raises ClientError with the last reason at the deadline."""
+    Until it is up, connections are refused or still meet the bootstrap certificate: both mean "not yet". Any
+    HTTP answer over a connection pinned to our leaf means it is up, even a refusal (a KMS that wants
+    credentials for /version). Returns the version; raises ClientError with the last reason at the deadline."""
     deadline = time.monotonic() + timeout
     last = "no answer"
     while True:
@@ -488,6 +497,8 @@ def wait_for_kms(url: str, leaf_der: bytes, context: ssl.SSLContext, timeout: fl
             with PinnedClient(url, leaf_der, context) as client:
                 version = client.get("/version")
             return version if isinstance(version, str) else str(version)
+        except ServerRefused as exc:
+            return f"(version not disclosed: {exc.message})"
         except (PinMismatch, ClientError) as exc:
             last = str(exc)
         if time.monotonic() >= deadline:

@@ -151,6 +151,7 @@ class FakeAppliance:
         self.replay: dict[str, Any] | None = None  # answer returned to every GET (tee/)attestation
         self.answer_key: ec.EllipticCurvePrivateKey | None = None  # fresh answers bound to this key instead
         self.close_connections = False
+        self.handover = True  # False: after /start, keep presenting the bootstrap certificate (a KMS that never came)
         self.refuse: dict[str, tuple[int, str]] = {}  # path -> (status, error) for a server-side refusal
         self._attested = False
         self._lock = threading.Lock()
@@ -213,7 +214,7 @@ class FakeAppliance:
             if swapped:
                 assert self.swap_to is not None
                 return self._context([self.swap_to[0]], self.swap_to[1])
-            if self.state == "started":
+            if self.state == "started" and self.handover:
                 return self._context(self.chain, self.api_key)
             cert, key = self.serve_cert or (self.bootstrap_cert, self.bootstrap_key)
             return self._context([cert], key)

@@ -287,3 +287,28 @@ def test_bad_local_input_fails_before_connecting(
         args[args.index("--ca-key") + 1] = str(sim_root(sim_dir, "tdx"))  # a certificate, not a key
         assert failed_check(cli(*args)) == "input"
         assert fake.connections == 0
+
+
+def test_a_kms_that_never_presents_the_uploaded_leaf_is_not_pinned(
+    appliance: Callable[..., Any], cli: Cli, ca: Ca, sim_dir: Path, tmp_path: Path
+) -> None:
+    with appliance() as fake:
+        fake.handover = False
+        args = start_args(fake, tmp_path, sim_dir, ca)
+        args[args.index("--wait-timeout") + 1] = "1"
+        result = cli(*args)
+        assert failed_check(result) == "kms-ready"
+        assert "with the provisioned certificate within 1 s" in lines(result)[-1]
+        assert not cli.conf.exists()
+        assert "GET /version" not in fake.paths()  # every poll met the bootstrap certificate and stopped there
+
+
+def test_a_kms_refusing_version_without_credentials_is_up(
+    appliance: Callable[..., Any], cli: Cli, ca: Ca, sim_dir: Path, tmp_path: Path
+) -> None:
+    with appliance() as fake:
+        fake.refuse["/version"] = (401, "credentials required")
+        result = cli(*start_args(fake, tmp_path, sim_dir, ca))
+        assert result.returncode == 0, result.stdout
+        assert "KMS (version not disclosed: HTTP 401: credentials required) answers" in result.stdout
+        assert cli.saved()["verified_cert"] == pem(fake.chain[0])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 from pathlib import Path
 
 import pytest
@@ -154,9 +155,9 @@ def test_accept_invalid_certs_in_the_configuration_does_not_override_a_pin(
         assert "[SKIP] TLS certificate not checked (accept_invalid_certs in the configuration)" in result.stdout
 
 
-def test_unreachable_server(sim_dir: Path, ca: Ca, cli: Cli, tmp_path: Path) -> None:
-    fake = provisioned(sim_dir, ca)
-    with fake.running():
-        url = fake.url  # the port is free again once the server is gone
-    write_conf(cli, kms_server_url=url)
-    assert failed_check(cli(*verify_args(sim_dir, "sev-snp", tmp_path))) == "tls-connect"
+def test_unreachable_server(sim_dir: Path, cli: Cli, tmp_path: Path) -> None:
+    with socket.socket() as bound:  # bound, never listening: connections to it are refused, and no one can take it
+        bound.bind(("127.0.0.1", 0))
+        write_conf(cli, kms_server_url=f"https://127.0.0.1:{bound.getsockname()[1]}")
+        result = cli(*verify_args(sim_dir, "sev-snp", tmp_path))
+    assert failed_check(result) == "tls-connect"
