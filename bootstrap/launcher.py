@@ -19,7 +19,8 @@ With it (spec/bootstrap.md, bootstrap/PROTOCOL.md):
    directory (0700, files 0600) for gunicorn's workers to load, and kms.server.main.serve starts the KMS exactly as
    a direct start does, with /tee/attestation and /tee/certificate bound to that key. Inside a confidential VM that
    directory is in the TEE's own memory or encrypted disk, like the rest of the guest; it is removed when the KMS
-   stops. clear_database applies only to the first start after a provisioning, never after an unseal.
+   stops. clear_database applies only to the first start after a provisioning, never after an unseal. With
+   --socket-server-start the KMIP socket listener gets the same chain and key (as a PKCS#12 in that directory).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import dataclasses
 import hashlib
 import logging
 import os
+import secrets
 import signal
 import sys
 import tempfile
@@ -40,6 +42,7 @@ from typing import NoReturn
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.serialization import pkcs12
 
 from attestation.errors import AttestationError
 from attestation.ratls import read_certificate
@@ -227,9 +230,9 @@ def handover(
     cert_file = Path(tmp.name) / "cert.pem"
     key_file = Path(tmp.name) / "key.pem"
     cert_file.write_text(tls.chain_pem)
-    fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(key_pem)
+    _write_private(key_file, key_pem)
+    if config.socket_server_start:
+        _listener_pkcs12(config, tls.chain_pem, key_pem, Path(tmp.name))
     del key_pem
     arbiter = os.getpid()
     try:
@@ -238,6 +241,28 @@ def handover(
         # serve returns in gunicorn's workers too (forks of this process): only this process removes the files.
         if os.getpid() == arbiter:
             tmp.cleanup()
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+
+
+def _listener_pkcs12(config: ServerConfig, chain_pem: str, key_pem: bytes, directory: Path) -> None:
+    """The KMIP socket listener (kms.server.socket_server) reads its TLS identity from --https-p12-file: give it
+    the provisioned chain and key as a PKCS#12 in the private directory, under a random password that exists only
+    in memory (the listener receives the configuration over a pipe, never in argv or the environment)."""
+    chain = x509.load_pem_x509_certificates(chain_pem.encode())
+    key = serialization.load_pem_private_key(key_pem, password=None)
+    password = secrets.token_urlsafe(32)
+    data = pkcs12.serialize_key_and_certificates(
+        b"kms", key, chain[0], chain[1:] or None,  # type: ignore[arg-type]
+        serialization.BestAvailableEncryption(password.encode()),
+    )
+    path = directory / "socket-listener.p12"
+    _write_private(path, data)
+    config.https_p12_file, config.https_p12_password = str(path), password
 
 
 def _warn_if_expired(chain_pem: str) -> None:

@@ -300,8 +300,9 @@ def validate(config: ServerConfig) -> None:
         raise ConfigError("--default-username may not be empty")
     if not 0 < config.socket_server_port < 65536:
         raise ConfigError(f"--socket-server-port {config.socket_server_port} is not a TCP port")
-    if config.socket_server_start and not config.https_p12_file:
-        # Keys travel in these messages: KMIP over TCP is only ever served over TLS.
+    if config.socket_server_start and not (config.https_p12_file or config.use_bootstrap_server):
+        # Keys travel in these messages: KMIP over TCP is only ever served over TLS. (In bootstrap mode the
+        # provisioned certificate serves it.)
         raise ConfigError("--socket-server-start requires --https-p12-file (the KMIP socket is TLS only)")
     if config.database_type == "sqlite-enc":
         if config.socket_server_start:
@@ -392,5 +393,3 @@ def _validate_bootstrap(config: ServerConfig) -> None:
             "--https-p12-file does not apply with --use-bootstrap-server: the owner provisions the "
             "certificate through the bootstrap server"
         )
-    if config.socket_server_start:
-        raise ConfigError("--socket-server-start is not available with --use-bootstrap-server yet")

@@ -195,13 +195,15 @@ def _name(cn: str) -> x509.Name:
 
 
 def self_signed(directory: Path, cn: str, *, days: int = 1) -> Identity:
-    """A self-signed client certificate, like an owner's."""
+    """A self-signed client certificate, like an owner's (already expired when `days` < 0)."""
     key = ec.generate_private_key(ec.SECP256R1())
     now = datetime.now(UTC)
+    not_after = now + timedelta(days=days)
     cert = (
         x509.CertificateBuilder().subject_name(_name(cn)).issuer_name(_name(cn)).public_key(key.public_key())
-        .serial_number(x509.random_serial_number()).not_valid_before(now - timedelta(minutes=5))
-        .not_valid_after(now + timedelta(days=days)).sign(key, hashes.SHA256())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(min(now - timedelta(minutes=5), not_after - timedelta(days=1)))
+        .not_valid_after(not_after).sign(key, hashes.SHA256())
     )
     return _write(directory, cn, key, cert)
 

@@ -10,6 +10,8 @@ import ipaddress
 import json
 import os
 import secrets
+import socket
+import ssl
 import stat
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -30,6 +32,7 @@ from bootstrap.keys import SEALING_LABEL, BootstrapKeys
 from bootstrap.owner import attested_owner_hash
 from bootstrap.sealing import sealed_path
 from kms.config import DEFAULT_BOOTSTRAP_SUBJECT
+from kms.kmip import binary
 from tests.bootstrap.support import (
     UNSEAL_FAILED_MARK,
     UNSEALED_MARK,
@@ -41,7 +44,17 @@ from tests.bootstrap.support import (
     served_certificate,
     verify_fresh_attestation,
 )
-from tests.server.kmip_http import Kmip, byte_string, uid, value
+from tests.server.kmip_http import (
+    Kmip,
+    batch_item,
+    byte_string,
+    children,
+    from_binary,
+    request_message,
+    to_binary,
+    uid,
+    value,
+)
 from tests.support.server import free_port
 
 pytestmark = [
@@ -481,3 +494,40 @@ def test_pkcs12_compatibility_path(tmp_path: Path) -> None:
     assert password.encode() not in json.dumps(log).encode()
     assert base64.b64encode(password.encode()) not in log.encode()
 
+
+
+def test_the_kmip_socket_listener_serves_the_provisioned_certificate(tmp_path: Path) -> None:
+    ca = LocalCa(tmp_path / "ca")
+    socket_port = free_port()
+    proc = BootstrapProcess(
+        tmp_path / "srv", "--socket-server-start", "--socket-server-port", str(socket_port),
+        "--socket-server-hostname", "127.0.0.1",
+    ).start()
+    try:
+        proc.wait_bootstrap()
+        provisioned = provision(proc, ca)
+        context = ssl.create_default_context(cafile=str(ca.cert_file))
+        with socket.create_connection(("127.0.0.1", socket_port), timeout=60) as raw, \
+                context.wrap_socket(raw, server_hostname="127.0.0.1") as tls:
+            der = tls.getpeercert(binary_form=True)
+            assert der is not None and x509.load_der_x509_certificate(der) == provisioned.leaf
+            tls.sendall(to_binary(request_message(batch_item("DiscoverVersions"))))
+            header = _read_exactly(tls, 8)
+            answer = from_binary(header + _read_exactly(tls, binary.message_length(header) - 8))
+        (item,) = children(answer, "BatchItem")
+        assert value(item, "ResultStatus") == "Success"
+    finally:
+        proc.stop()
+    assert proc.proc is not None and proc.proc.returncode == 0, proc.log()
+    assert not any(proc.tmpdir.iterdir()), "the listener's PKCS#12 outlived the KMS"
+    assert_nowhere(secret_needles(derived_keys(proc.sim_dir), provisioned.database_secret), proc.log(),
+                   proc.data_dirs)
+
+
+def _read_exactly(sock: ssl.SSLSocket, size: int) -> bytes:
+    data = b""
+    while len(data) < size:
+        chunk = sock.recv(size - len(data))
+        assert chunk, "connection closed early"
+        data += chunk
+    return data
