@@ -18,7 +18,6 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import itertools
-import secrets
 import ssl
 import time
 from dataclasses import dataclass, field
@@ -40,16 +39,14 @@ from ckms.attested import (
     Checklist,
     StepFailed,
     Trust,
-    appraisal_lines,
-    appraise_answer,
-    appraise_certificate,
-    failure_message,
-    load_simulated_roots,
-    parse_answer,
+    attest_server,
+    expected_and_trust,
+    load_config_or_new,
+    save_pin,
 )
 from ckms.context import CliContext, pass_cli
 from ckms.errors import ClientError, CliError
-from ckms.measurements import ExpectedValues, MeasurementsError, select, simulated_root_paths
+from ckms.measurements import ExpectedValues
 from ckms.pinning import (
     PinMismatch,
     PinnedClient,
@@ -61,7 +58,6 @@ from ckms.pinning import (
 )
 
 DATABASE_TYPES = ("sqlite", "sqlite-enc", "postgresql", "mysql", "redis-findex")
-NONCE_SIZE = 32
 POLL_INTERVAL = 0.5
 
 _FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
@@ -93,49 +89,6 @@ class Inputs:
     wait_timeout: float = 120.0
     conf_path: Path | None = None
     conf: config_mod.ClientConfig | None = None
-
-
-def load_config_or_new(conf: str | None) -> tuple[Path, config_mod.ClientConfig | None]:
-    """The CLI configuration if it exists (bootstrap is usually the first command: the file may not yet)."""
-    path, _explicit = config_mod.resolve_path(conf)
-    if path.is_file():
-        return path, config_mod.load(str(path))
-    return path, None
-
-
-def expected_and_trust(
-    checklist: Checklist,
-    *,
-    measurements: Path | None,
-    expected_measurement: tuple[str, ...],
-    simulated_roots: tuple[Path, ...],
-    cfg: config_mod.ClientConfig | None,
-    conf_path: Path,
-) -> tuple[ExpectedValues, Trust]:
-    """Expected values and trust roots, each reported as a line (shared with `ckms verify`)."""
-    tee_conf = cfg.tee_conf if cfg is not None else None
-    try:
-        expected = select(
-            measurements_file=measurements,
-            expected=expected_measurement,
-            tee_conf=tee_conf,
-            conf_dir=conf_path.parent,
-            conf_name=str(conf_path),
-        )
-    except MeasurementsError as exc:
-        checklist.fail("expected-values", exc.message)
-    checklist.ok("expected-values", f"expected values from {expected.describe()}")
-    try:
-        paths = simulated_root_paths(simulated_roots, tee_conf, conf_path.parent)
-        trust = load_simulated_roots(paths)
-    except CliError as exc:
-        checklist.fail("trusted-root", exc.message)
-    if trust.simulated:
-        names = ", ".join(str(p) for p in paths)
-        checklist.ok("trusted-root", f"trusting only the simulated root(s) of {names}, not the vendor roots")
-    else:
-        checklist.ok("trusted-root", "trusting the pinned vendor roots (AMD ARKs, Intel SGX root CA)")
-    return expected, trust
 
 
 def _load_pem_certs(path: Path, what: str) -> list[x509.Certificate]:
@@ -377,68 +330,6 @@ def _pem(certs: list[x509.Certificate]) -> str:
 # ---------------------------------------------------------------------------------------------- remote steps
 
 
-def attest_server(
-    checklist: Checklist,
-    *,
-    url: str,
-    path: str,
-    context: ssl.SSLContext,
-    expected: ExpectedValues,
-    trust: Trust,
-    cert_der: bytes,
-    headers: dict[str, str] | None = None,
-    verify_certificate: bool = True,
-) -> tuple[PinnedClient, Appraisal]:
-    """Fresh evidence for our nonce over a connection pinned to `cert_der`, verified; with `verify_certificate`
-    the RA-TLS certificate itself is verified too (its Intel collateral, if any, comes with the answer).
-
-    Returns the pinned client (for the calls that follow) and the appraisal of the fresh evidence."""
-    client = PinnedClient(url, cert_der, context, headers)
-    nonce = secrets.token_bytes(NONCE_SIZE)
-    try:
-        value = client.get(path, params={"nonce": nonce.hex()})
-    except PinMismatch as exc:
-        client.close()
-        checklist.fail("tls-pin", f"GET {path}: {exc}")
-    except ClientError as exc:
-        client.close()
-        checklist.fail("attestation", f"GET {path}: {exc.message}")
-    cert = x509.load_der_x509_certificate(cert_der)
-    spki = spki_der(cert)
-    now = datetime.now(UTC)
-    answer = None
-    try:
-        answer = parse_answer(value)
-        if verify_certificate:
-            cert_appraisal = appraise_certificate(
-                cert_der, expected=expected, trust=trust, now=now, collateral=answer.collateral
-            )
-            appraisal_lines(checklist, cert_appraisal, what="RA-TLS certificate")
-            checklist.ok("ratls-binding", "RA-TLS certificate: the evidence names this certificate's key")
-        fresh = appraise_answer(answer, spki=spki, nonce=nonce, expected=expected, trust=trust, now=now)
-    except VerificationError as exc:
-        client.close()
-        checklist.fail(exc.check, failure_message(exc, answer.tee if answer else None, trust))
-    if verify_certificate:
-        same = (
-            fresh.claims.measurement == cert_appraisal.claims.measurement
-            and fresh.claims.root_fingerprint == cert_appraisal.claims.root_fingerprint
-            and fresh.claims.tee == cert_appraisal.claims.tee
-        )
-        if not same:
-            client.close()
-            checklist.fail("fresh-evidence", "the fresh evidence comes from another TEE than the certificate's")
-        checklist.ok("ratls-nonce", f"fresh evidence (GET {path}) carries our {NONCE_SIZE}-byte nonce")
-        checklist.ok(
-            "ratls-binding", "fresh evidence: same key, same TEE and measurement as the certificate, all checks passed"
-        )
-    else:
-        appraisal_lines(checklist, fresh, what="evidence")
-        checklist.ok("ratls-nonce", f"nonce: the evidence answers our fresh {NONCE_SIZE}-byte nonce")
-        checklist.ok("ratls-binding", "key binding: the evidence names the key of this TLS certificate")
-    return client, fresh
-
-
 def _owner_lines(checklist: Checklist, appraisal: Appraisal, owner: bytes | None) -> None:
     """Whether the owner's key is attested (HOST_DATA / MRCONFIGID): informative, the server enforces it."""
     if owner is None:
@@ -505,17 +396,6 @@ def wait_for_kms(url: str, leaf_der: bytes, context: ssl.SSLContext, timeout: fl
             raise ClientError(f"the KMS did not answer at {base_url(url)} with the provisioned certificate within "
                               f"{timeout:g} s (last: {last})")
         time.sleep(POLL_INTERVAL)
-
-
-def save_pin(path: Path, cfg: config_mod.ClientConfig | None, url: str, cert_pem: str) -> None:
-    """kms_server_url and the pinned certificate in the CLI configuration (Cosmian keeps the pin in
-    tee_conf.verified_cert: updated too when present, so neither copy goes stale)."""
-    cfg = cfg or config_mod.ClientConfig(path=path)
-    cfg.kms_server_url = url
-    cfg.verified_cert = cert_pem
-    if cfg.tee_conf and "verified_cert" in cfg.tee_conf:
-        cfg.tee_conf["verified_cert"] = cert_pem
-    cfg.save(path)
 
 
 # ---------------------------------------------------------------------------------------------- the command

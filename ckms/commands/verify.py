@@ -16,8 +16,7 @@ import click
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from ckms.attested import Checklist, StepFailed
-from ckms.commands.bootstrap import attest_server, expected_and_trust, load_config_or_new, save_pin
+from ckms.attested import Checklist, StepFailed, attest_server, expected_and_trust, load_config_or_new, save_pin
 from ckms.context import CliContext, pass_cli
 from ckms.errors import ClientError, CliError
 from ckms.pinning import CertificateRejected, base_url, fetch_certificate, fingerprint, tls_context
