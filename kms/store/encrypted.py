@@ -39,6 +39,7 @@ import json
 import logging
 import os
 import struct
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
@@ -72,6 +73,10 @@ ARGON2_MEMORY_KIB = 64 * 1024
 ARGON2_ITERATIONS = 3
 ARGON2_LANES = 4
 _CHECK_MESSAGE = b"zt-kms database secret check v1"
+# cryptography runs Argon2id lanes on OpenSSL's shared thread pool, and two derivations at once with lanes > 1
+# deadlock there (cryptography 50 / OpenSSL 4.0, seen with two threads). Derivations happen once per store
+# opening, so they simply take turns.
+_ARGON2_LOCK = threading.Lock()
 _U32 = struct.Struct(">I")
 
 
@@ -143,7 +148,8 @@ def _master_key(secret: str | bytes, params: EncryptionParameters) -> bytes:
         lanes=params.lanes,
         memory_cost=params.memory_kib,
     )
-    return kdf.derive(data)
+    with _ARGON2_LOCK:
+        return kdf.derive(data)
 
 
 def _hkdf(master: bytes, salt: bytes, purpose: str) -> bytes:
