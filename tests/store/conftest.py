@@ -33,6 +33,9 @@ class StoreTarget:
     open: Callable[..., ObjectStore]
     # Write sessions queue on one lock (SQLite): a thread cannot hold two at once, so interleavings are not built.
     serial_writers: bool = False
+    # Writes are checked at commit, not locked when made (Redis WATCH/MULTI/EXEC): of two interleaved writers of one
+    # object the first to commit wins and the other gets ConflictError, whichever of them wrote first.
+    optimistic_commit: bool = False
     # The SQLAlchemy URL, for the SQL-only tests (tests/store/test_sql_schema.py).
     url: str | None = None
 
@@ -103,12 +106,57 @@ def _server_sql(backend: str) -> StoreFactory:
     return factory
 
 
+@contextlib.contextmanager
+def _redis_findex(tmp_path: Path) -> Iterator[StoreTarget]:
+    """A key prefix of its own on the test Redis (tests.support.redis_server), removed afterwards; a cheap
+    Argon2id cost (the cost is a store parameter, tested in test_redis_findex.py)."""
+    from kms.store.redis_findex import KdfParams, RedisFindexStore
+    from tests.support import redis_server
+
+    url = redis_server.service_url()
+    prefix = redis_server.unique_prefix("conformance")
+    cheap = KdfParams(iterations=1, lanes=1, memory_cost=1024)
+
+    def make(clear: bool = False) -> ObjectStore:
+        return RedisFindexStore(url, "conformance password", "label", prefix=prefix, clear=clear, kdf=cheap)
+
+    opened = _Opened(make)
+    try:
+        yield StoreTarget("redis-findex", opened, optimistic_commit=True)
+    finally:
+        opened.close()
+        redis_server.delete_prefix(url, prefix)
+
+
 STORE_BACKENDS: dict[str, StoreFactory] = {
     "sqlite": _sqlite,
     "postgresql": _server_sql("postgresql"),
     "mysql": _server_sql("mysql"),
+    "redis-findex": _redis_findex,
 }
 SQL_BACKENDS = ("sqlite", "postgresql", "mysql")
+
+
+def _encrypted(base: StoreFactory) -> StoreFactory:
+    """`base` seen through encryption at rest (kms.store.encrypted), as the server opens it with a database secret;
+    a 256-bit hex key, so that opening a store costs no Argon2id (tests/store/test_encrypted.py covers that)."""
+
+    @contextlib.contextmanager
+    def factory(tmp_path: Path) -> Iterator[StoreTarget]:
+        from kms.store.encrypted import EncryptedStore
+
+        with base(tmp_path) as target:
+            inner_open = target.open
+
+            def make(clear: bool = False) -> ObjectStore:
+                return EncryptedStore.open(inner_open(clear=clear), "5e" * 32)
+
+            yield dataclasses.replace(target, backend=target.backend + "+secret", open=make)
+
+    return factory
+
+
+STORE_BACKENDS.update({f"{b}+secret": _encrypted(STORE_BACKENDS[b]) for b in SQL_BACKENDS})
 
 
 @pytest.fixture(params=list(STORE_BACKENDS))
