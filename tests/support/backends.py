@@ -57,8 +57,16 @@ def _server(backend: str) -> Callable[[str], ServerDatabase]:
     return make
 
 
+def _sqlite_secret(purpose: str) -> ServerDatabase:
+    """SQLite with encryption at rest (kms.store.encrypted): every server test also runs through the wrapper.
+    A 256-bit hex key, so that starting a server costs no Argon2id (tests/server/test_database_secret.py starts
+    servers with passphrases)."""
+    return ServerDatabase("sqlite", extra_args=("--database-secret", "c3" * 32))
+
+
 SERVER_BACKENDS: dict[str, Callable[[str], ServerDatabase]] = {
     "sqlite": _sqlite,
     "postgresql": _server("postgresql"),
     "mysql": _server("mysql"),
+    "sqlite+secret": _sqlite_secret,
 }
