@@ -325,8 +325,9 @@ def test_a_deadlock_is_a_transient_error(sql_target: StoreTarget) -> None:
 
 
 def test_a_connection_killed_by_the_server_is_replaced(sql_target: StoreTarget) -> None:
-    """A pooled connection the server closed (restart, idle timeout, administrator) is noticed at checkout
-    and replaced; one killed in the middle of a transaction fails that transaction as transient."""
+    """A pooled connection the server closed (restart, idle timeout, administrator): one that sat idle is pinged
+    and replaced at checkout; one that was not pinged fails its transaction as transient (the engine re-runs the
+    request) and the pool is renewed; one killed in the middle of a transaction fails it as transient too."""
     if sql_target.backend == "sqlite":
         pytest.skip("no server connection to lose")
     store = sql_target.open()
@@ -337,19 +338,28 @@ def test_a_connection_killed_by_the_server_is_replaced(sql_target: StoreTarget) 
     kill = "SELECT pg_terminate_backend({})" if sql_target.backend == "postgresql" else "KILL {}"
     killer = create_engine(_engine_url(sql_target.url or ""))
 
-    def kill_connection(pid: int) -> None:
+    def kill_pooled_connection() -> None:
+        with store.engine.connect() as conn:
+            pid = conn.execute(text(backend_id)).scalar_one()
         with killer.connect() as conn:
             conn.execute(text(kill.format(int(pid))))
             conn.commit()
 
-    with store.engine.connect() as conn:
-        pid = conn.execute(text(backend_id)).scalar_one()
-    kill_connection(pid)  # the pool's only idle connection is now dead
+    store.ping_after_idle_s = 0.0  # every checkout counts as "after a quiet period"
+    kill_pooled_connection()
+    with store.session(write=False) as s:
+        assert s.get("k") is not None
+    store.ping_after_idle_s = float("inf")  # never pinged: the first use finds it dead
+    kill_pooled_connection()
+    with pytest.raises(TransientStoreError), store.session(write=False) as s:
+        s.get("k")
     with store.session(write=False) as s:
         assert s.get("k") is not None
     with pytest.raises(TransientStoreError), store.session(write=False) as s:
         pid = s.conn.execute(text(backend_id)).scalar_one()  # type: ignore[attr-defined]
-        kill_connection(pid)
+        with killer.connect() as conn:
+            conn.execute(text(kill.format(int(pid))))
+            conn.commit()
         s.get("k")
     with store.session(write=False) as s:
         assert s.get("k") is not None
