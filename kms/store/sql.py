@@ -149,7 +149,7 @@ class SqlStore(ObjectStore):
             raise
         except (SQLAlchemyError, sqlite3.Error) as exc:
             self.close()
-            raise StoreError(f"cannot open the database: {_describe(exc)}") from exc
+            raise StoreError(f"cannot open the database: {_describe(exc)}: {_reason(exc)}") from exc
 
     def _ping_if_idle(self, dbapi_conn: Any, record: Any, _proxy: Any) -> None:
         """Pool checkout hook: a connection idle for a while may have been closed by the server (restart, idle
@@ -350,6 +350,15 @@ def _classify_sqlite(exc: BaseException) -> StoreError:
     if "locked" in text or "busy" in text:
         return TransientStoreError(f"database busy: {type(exc).__name__}")
     return StoreError(f"database error: {type(exc).__name__}")
+
+
+def _reason(exc: BaseException) -> str:
+    """The driver's own words, for start-up failures only (unreachable host, refused login, missing database):
+    they name the host, user and database, never a password; statements and their parameters are cut off."""
+    orig = getattr(exc, "orig", None) or exc
+    args = getattr(orig, "args", ())
+    text = args[-1] if args and isinstance(args[-1], str) else str(orig)
+    return (text.strip().splitlines() or ["?"])[0][:300]
 
 
 def _describe(exc: BaseException) -> str:

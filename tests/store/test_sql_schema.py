@@ -364,3 +364,12 @@ def test_a_connection_killed_by_the_server_is_replaced(sql_target: StoreTarget) 
     with store.session(write=False) as s:
         assert s.get("k") is not None
     killer.dispose()
+
+
+@pytest.mark.parametrize(
+    ("backend", "reason"), [("postgresql", 'database "kmst_absent" does not exist'), ("mysql", "Unknown database")]
+)
+def test_an_unusable_database_is_refused_with_the_drivers_reason(backend: str, reason: str) -> None:
+    url = services.with_database(services.admin_url(backend), "kmst_absent")
+    with pytest.raises(StoreError, match=f"cannot open the database: .*{reason}"):
+        SqlStore.server(backend, url)
