@@ -95,7 +95,7 @@ def database_error(config: ServerConfig) -> str | None:
 
     try:
         open_store(config).close()
-    except (ConfigError, StoreError) as exc:
+    except (ConfigError, StoreError, OSError) as exc:  # OSError: e.g. a SQLite directory that cannot be created
         return str(exc)
     return None
 
