@@ -28,7 +28,7 @@ def vectors() -> Path:
 @pytest.fixture(scope="session", params=list(SERVER_BACKENDS))
 def kms_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     """One real server (gunicorn, HTTP on a free port) per database backend (tests.support.backends), shared by
-    the session's tests: every test using it runs on sqlite, postgresql and mysql."""
+    the session's tests: every test using it runs on sqlite, postgresql, mysql and redis-findex."""
     database = SERVER_BACKENDS[request.param]("srv")
     server = ServerProcess(tmp_path_factory.mktemp("kms-data"), database=database)
     server.start()

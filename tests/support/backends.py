@@ -57,6 +57,20 @@ def _server(backend: str) -> Callable[[str], ServerDatabase]:
     return make
 
 
+def _redis_findex(purpose: str) -> ServerDatabase:
+    """A key prefix of its own on the test Redis (tests.support.redis_server); drop() removes its keys."""
+    from tests.support import redis_server
+
+    url = redis_server.service_url()
+    prefix = redis_server.unique_prefix(purpose)
+    return ServerDatabase(
+        "redis-findex",
+        redis_server.with_prefix(url, prefix),
+        extra_args=("--redis-master-password", "test master password", "--redis-findex-label", "test-label"),
+        cleanup=lambda: redis_server.delete_prefix(url, prefix),
+    )
+
+
 def _sqlite_secret(purpose: str) -> ServerDatabase:
     """SQLite with encryption at rest (kms.store.encrypted): every server test also runs through the wrapper.
     A 256-bit hex key, so that starting a server costs no Argon2id (tests/server/test_database_secret.py starts
@@ -69,4 +83,5 @@ SERVER_BACKENDS: dict[str, Callable[[str], ServerDatabase]] = {
     "postgresql": _server("postgresql"),
     "mysql": _server("mysql"),
     "sqlite+secret": _sqlite_secret,
+    "redis-findex": _redis_findex,
 }
