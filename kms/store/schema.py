@@ -203,30 +203,38 @@ def prepare(engine: Engine, *, clear: bool = False, file_lock: AbstractContextMa
     """
     if not clear and _revision_fast(engine) == HEAD:
         return
-    with engine.connect() as conn, _schema_lock(conn, file_lock):
-        if clear:
-            metadata.drop_all(conn)
-            version_table.drop(conn, checkfirst=True)
-        present = set(inspect(conn).get_table_names())
-        if version_table.name in present:
-            revision = _revision(conn)
-        elif objects.name in present:
-            revision = _legacy_revision(conn)
-        else:
-            metadata.create_all(conn)
-            conn.execute(parameters.insert().values(name="db_version", value=LEGACY_DB_VERSION))
-            _stamp(conn, HEAD)
-            conn.commit()
-            log.info("created the database schema at revision %s", HEAD)
-            return
-        if revision not in REVISIONS:
-            raise newer_schema_error(revision)
-        if version_table.name not in present:
-            _stamp(conn, revision)  # adopt a pre-Alembic database
-        if revision != HEAD:
-            log.info("upgrading the database schema from %s to %s", revision, HEAD)
-            run_alembic(conn, "upgrade", HEAD)
+    with engine.connect() as plain:
+        # One transaction for the whole check-and-create on PostgreSQL (transactional DDL, and the advisory
+        # lock is held until it commits), whatever the store's connections use otherwise (autocommit).
+        conn = plain if plain.dialect.name == "sqlite" else plain.execution_options(isolation_level="READ COMMITTED")
+        with _schema_lock(conn, file_lock):
+            _prepare_locked(conn, clear)
+
+
+def _prepare_locked(conn: Connection, clear: bool) -> None:
+    if clear:
+        metadata.drop_all(conn)
+        version_table.drop(conn, checkfirst=True)
+    present = set(inspect(conn).get_table_names())
+    if version_table.name in present:
+        revision = _revision(conn)
+    elif objects.name in present:
+        revision = _legacy_revision(conn)
+    else:
+        metadata.create_all(conn)
+        conn.execute(parameters.insert().values(name="db_version", value=LEGACY_DB_VERSION))
+        _stamp(conn, HEAD)
         conn.commit()
+        log.info("created the database schema at revision %s", HEAD)
+        return
+    if revision not in REVISIONS:
+        raise newer_schema_error(revision)
+    if version_table.name not in present:
+        _stamp(conn, revision)  # adopt a pre-Alembic database
+    if revision != HEAD:
+        log.info("upgrading the database schema from %s to %s", revision, HEAD)
+        run_alembic(conn, "upgrade", HEAD)
+    conn.commit()
 
 
 def _revision_fast(engine: Engine) -> str | None:

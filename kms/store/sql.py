@@ -121,14 +121,22 @@ class SqlStore(ObjectStore):
             # sat idle are pinged (_ping_if_idle). One that dies while in use fails its transaction as transient
             # and the engine re-runs the request on a fresh connection (SQLAlchemy then discards the whole pool).
             kwargs["pool_recycle"] = 3600
-            kwargs["isolation_level"] = "READ COMMITTED"
             if kind == "postgresql":
+                # Autocommit connections: a read session is its statements alone (one round trip for a Get
+                # instead of BEGIN, SELECT, COMMIT), which under READ COMMITTED sees exactly what a transaction
+                # would; write sessions send BEGIN ISOLATION LEVEL READ COMMITTED ... COMMIT themselves
+                # (_server_transaction), as the SQLite path does.
                 conninfo = _libpq_conninfo(url)
                 target = "postgresql+psycopg://"
                 kwargs["creator"] = lambda: _psycopg_connect(conninfo)
+                kwargs["isolation_level"] = "AUTOCOMMIT"
             else:
+                # MySQL starts transactions implicitly (no BEGIN round trip); every session ends with its own
+                # COMMIT or ROLLBACK, so the pool's extra ROLLBACK at check-in is only a wasted round trip.
                 target = _mysql_url(url)
                 kwargs["connect_args"] = {"init_command": f"SET SESSION sql_mode='{_MYSQL_SQL_MODE}'"}
+                kwargs["isolation_level"] = "READ COMMITTED"
+                kwargs["pool_reset_on_return"] = None
         try:
             self.engine: Engine = create_engine(target, **kwargs)
         except (ArgumentError, ValueError) as exc:
@@ -189,6 +197,8 @@ class SqlStore(ObjectStore):
                             yield from self._sqlite_transaction(conn, write)
                     else:
                         yield from self._sqlite_transaction(conn, write)
+                elif self.dialect == "postgresql":
+                    yield from self._postgresql_transaction(conn, write)
                 else:
                     with conn.begin():
                         yield _SqlSession(conn, self, write)
@@ -209,6 +219,24 @@ class SqlStore(ObjectStore):
             ok = True
         finally:
             raw.execute("COMMIT" if ok else "ROLLBACK")  # type: ignore[union-attr]
+
+    def _postgresql_transaction(self, conn: Connection, write: bool) -> Iterator[Session]:
+        if not write:
+            yield _SqlSession(conn, self, write)  # autocommit: each statement sees every earlier commit
+            return
+        conn.exec_driver_sql("BEGIN ISOLATION LEVEL READ COMMITTED")
+        ok = False
+        try:
+            yield _SqlSession(conn, self, write)
+            ok = True
+        finally:
+            if ok:
+                conn.exec_driver_sql("COMMIT")
+            else:
+                try:
+                    conn.exec_driver_sql("ROLLBACK")
+                except DBAPIError:
+                    conn.invalidate()  # never hand a connection back with a transaction open
 
     def scrub(self) -> None:
         """SQLite: truncate the WAL (secure_delete already zeroes freed pages). PostgreSQL and MySQL: nothing.
@@ -437,6 +465,9 @@ class _SqlSession(Session):
 
     @contextmanager
     def savepoint(self) -> Iterator[None]:
+        if not self.writable:  # nothing can have been written: nothing to undo (and no transaction block)
+            yield
+            return
         self.conn.exec_driver_sql("SAVEPOINT batch_item")
         try:
             yield
