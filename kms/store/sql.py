@@ -3,13 +3,13 @@
 Tables and schema versioning: kms.store.schema. Every request is one transaction:
 - SQLite runs in WAL mode with secure_delete; write transactions start with BEGIN IMMEDIATE behind a
   process-wide then file lock, so writers queue instead of failing on an upgrade deadlock.
-- PostgreSQL and MySQL run at READ COMMITTED from a connection pool (idle connections are pinged before use);
-  concurrent writers are arbitrated by the `version` column (UPDATE ... WHERE version = expected, rowcount
-  checked: MySQL connections count matched rows, CLIENT.FOUND_ROWS, which SQLAlchemy's MySQL dialects set), and
-  by the database's row locks. A statement sees
-  every transaction committed before it started, so an object created through one node is found by a Locate on
-  any other node once its Create has returned (all nodes must use the primary: with several PostgreSQL hosts,
-  add `target_session_attrs=read-write`).
+- PostgreSQL and MySQL run at READ COMMITTED from a connection pool (idle connections are pinged before use;
+  PostgreSQL read sessions are plain autocommit statements, one round trip for a Get). Concurrent writers are
+  arbitrated by the `version` column (UPDATE ... WHERE version = expected, rowcount checked: MySQL connections
+  count matched rows, CLIENT.FOUND_ROWS, which SQLAlchemy's MySQL dialects set) and by the database's row
+  locks. A statement sees every transaction committed before it started, so an object created through one
+  node is found by a Locate on any other node once its Create has returned (all nodes must use the primary:
+  with several PostgreSQL hosts, add `target_session_attrs=read-write`).
 - Deadlocks, serialization failures, lock wait timeouts and lost connections raise TransientStoreError: the
   engine re-runs the whole request. A duplicate uid raises DuplicateError without poisoning a PostgreSQL
   transaction (INSERT ... ON CONFLICT DO NOTHING).
